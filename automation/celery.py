@@ -1,0 +1,28 @@
+"""The Celery app. Workers start with `celery -A automation worker`."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "automation.settings")
+
+app = Celery("automation")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# A plain `celery -A automation worker` serves both modes of the default worker group.
+# Queues of other groups are created when first used (task_create_missing_queues).
+from django.conf import settings  # noqa: E402
+from kombu import Exchange, Queue  # noqa: E402
+
+
+def _queue(name: str) -> Queue:
+    # Each queue its own direct exchange and key, as task_create_missing_queues would make it.
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+_default_group = settings.AUTOMATION["DEFAULT_QUEUE"]
+app.conf.task_queues = [_queue(f"{_default_group}.productive"), _queue(f"{_default_group}.development")]
+app.conf.task_default_queue = f"{_default_group}.productive"

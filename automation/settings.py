@@ -1,0 +1,237 @@
+"""Settings of the automation engine.
+
+This is the only module that reads the environment. Every variable has a default that
+runs the engine on the embedded default (a SQLite file and a Redis started by `make run`),
+and a bad value stops the start with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("AUTOMATION_VAR_DIR", BASE_DIR / "var"))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no).")
+
+
+def _env_number(name: str, default: float, *, minimum: float = 0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = _env_number(name, default, minimum=minimum)
+    if value != int(value):
+        raise ImproperlyConfigured(f"{name}={os.environ.get(name)!r} is not a whole number.")
+    return int(value)
+
+
+def _dev_secret(filename: str) -> str:
+    """A secret generated once for the embedded default and kept in var/."""
+    path = VAR_DIR / filename
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(50)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+
+DEBUG = _env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY") or _dev_secret("secret_key")
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "executions",
+    "connectors",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "automation.urls"
+WSGI_APPLICATION = "automation.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+# --- Database -----------------------------------------------------------------------------
+# Unset, the engine runs on a SQLite file in WAL mode: web, worker and beat write at once
+# without "database is locked", and WAL with synchronous=NORMAL is fast for this bookkeeping.
+def _database(url: str | None) -> dict[str, Any]:
+    if not url:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+    try:
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=None))
+    except Exception as exc:  # dj_database_url raises several types for one cause
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    engine = config.get("ENGINE", "")
+    if engine.endswith("sqlite3"):
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+            ),
+        }
+        # Tests that cross the queue need a file the worker process can open too.
+        config["TEST"] = {"NAME": str(Path(config["NAME"]).with_suffix(".test.sqlite3"))}
+    elif engine.endswith("postgresql"):
+        config["CONN_HEALTH_CHECKS"] = True
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
+    return config
+
+
+DATABASES = {"default": _database(os.environ.get("DATABASE_URL"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+# --- Redis and Celery ---------------------------------------------------------------------
+EMBEDDED_REDIS_PORT = _env_int("AUTOMATION_EMBEDDED_REDIS_PORT", 6399, minimum=1)
+REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+if urlparse(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+    raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://.")
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # outcomes live on the execution row, not in a result backend
+CELERY_TASK_ACKS_LATE = True  # a message is acked after its execution ended, see README
+CELERY_TASK_REJECT_ON_WORKER_LOST = False  # the reconciler, not a redelivery, ends lost work
+CELERY_WORKER_PREFETCH_MULTIPLIER = _env_int("AUTOMATION_WORKER_PREFETCH", 1, minimum=1)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = _env_int("AUTOMATION_WORKER_MAX_MEMORY_KB", 512_000, minimum=0) or None
+CELERY_WORKER_SEND_TASK_EVENTS = _env_bool("AUTOMATION_WORKER_EVENTS", False)
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Longer than any message waits unacked in a healthy worker; a redelivery is harmless
+    # anyway, because the claim lets only one delivery run an execution.
+    "visibility_timeout": _env_int("AUTOMATION_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "socket_timeout": 10,
+    "socket_connect_timeout": 10,
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = os.environ.get("TIME_ZONE", "UTC")
+
+# --- The engine's own knobs ---------------------------------------------------------------
+AUTOMATION = {
+    # How long a waiter sleeps on Redis before it re-reads the database anyway.
+    "SAFETY_POLL_SECONDS": _env_number("AUTOMATION_SAFETY_POLL_SECONDS", 2.0, minimum=0.05),
+    # How often a worker process records that its executions are alive.
+    "HEARTBEAT_SECONDS": _env_number("AUTOMATION_HEARTBEAT_SECONDS", 5.0, minimum=0.1),
+    # A RUNNING or WAITING execution whose heartbeat is older than this is "worker lost".
+    "WORKER_LOST_SECONDS": _env_number("AUTOMATION_WORKER_LOST_SECONDS", 60.0, minimum=1),
+    # A PENDING execution older than this has its Celery message sent again.
+    "PENDING_RESEND_SECONDS": _env_number("AUTOMATION_PENDING_RESEND_SECONDS", 120.0, minimum=1),
+    # The longest `wait` the API accepts on POST /api/executions/.
+    "MAX_API_WAIT_SECONDS": _env_number("AUTOMATION_MAX_API_WAIT_SECONDS", 300.0, minimum=0),
+    # Worker group of executions whose flow names none.
+    "DEFAULT_QUEUE": os.environ.get("AUTOMATION_DEFAULT_QUEUE", "default"),
+}
+
+# --- Django REST framework ----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Automation engine API",
+    "DESCRIPTION": "Start and watch executions of flows, scripts and connections.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = CELERY_TIMEZONE
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "static"))
+DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("AUTOMATION_MAX_BODY_BYTES", 2_621_440, minimum=1024)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}

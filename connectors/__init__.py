@@ -1,0 +1,1 @@
+"""Connections and connector types (REST, SQLPG, SSH, SMTP): one module per type."""

@@ -1,0 +1,1 @@
+"""The engine: executions, their runner, tasks and the one way in (services)."""

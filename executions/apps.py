@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import sys
+
+from django.apps import AppConfig
+
+
+class ExecutionsConfig(AppConfig):
+    name = "executions"
+    verbose_name = "Automation"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from celery.signals import celeryd_after_setup
+
+        import flow_api.port
+
+        from . import queues
+        from .port import EnginePort
+
+        flow_api.port.install(EnginePort())
+        # Inline children nest handler calls; deep chains of them need room.
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
+
+        def record_served_queues(sender: object, instance: object, **kwargs: object) -> None:
+            queues.set_served_queues(set(instance.app.amqp.queues.consume_from))  # type: ignore[attr-defined]
+
+        celeryd_after_setup.connect(record_served_queues, weak=False)

@@ -1,0 +1,55 @@
+"""Redis notices: "execution X ended" for waiters, and cancel requests for workers.
+
+A notice only wakes a waiter early; the database row decides. A lost notice therefore
+costs one safety-poll interval, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import redis
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+CANCEL_CHANNEL = "automation:cancel"
+_client: redis.Redis | None = None
+_client_pid: int | None = None
+
+
+def client() -> redis.Redis:
+    """A Redis client per process (a fork must not share sockets with its parent)."""
+    global _client, _client_pid
+    if _client is None or _client_pid != os.getpid():
+        _client = redis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=15,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+            retry_on_timeout=True,
+        )
+        _client_pid = os.getpid()
+    return _client
+
+
+def ended_channel(execution_id: int) -> str:
+    return f"automation:ended:{execution_id}"
+
+
+def publish_ended(execution_id: int, status: str) -> None:
+    try:
+        client().publish(ended_channel(execution_id), status)
+    except redis.RedisError as exc:  # waiters fall back to their safety poll
+        log.warning("could not publish end of execution %s: %s", execution_id, exc)
+
+
+def publish_cancel(execution_ids: list[int]) -> None:
+    if not execution_ids:
+        return
+    try:
+        client().publish(CANCEL_CHANNEL, json.dumps(execution_ids))
+    except redis.RedisError as exc:  # the row is already ended; the flow stops at its next call
+        log.warning("could not publish cancel of %s: %s", execution_ids, exc)

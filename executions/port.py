@@ -1,0 +1,227 @@
+"""The engine's side of flow_api's port: what a flow's calls do in the database."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Q
+
+from flow_api.exceptions import ExecutionTerminated, FlowApiError
+
+from . import runner, services
+from .guard import guard
+from .models import Execution, ExecutionLog, Flow, Setting
+
+_EXECUTION_FILTERS = {
+    "id", "name", "type", "status", "mode", "parent_execution_id", "root_execution_id", "flow",
+}
+
+
+def _json_safe(value: Any) -> Any:
+    """Refuse values that JSON cannot hold, with a clear message instead of a late crash."""
+    import json
+
+    try:
+        return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    except (TypeError, ValueError) as exc:
+        raise FlowApiError(f"value cannot be stored as JSON: {exc}") from None
+
+
+class EnginePort:
+    """Implements `flow_api.port.Port` on the Django models and services."""
+
+    def _execution(self, execution_id: int) -> Execution:
+        return guard().current(execution_id) or Execution.objects.get(pk=execution_id)
+
+    def _shielded(self):  # type: ignore[no-untyped-def]
+        g = guard()
+        g.raise_if_terminated()
+        return g.interruptible(False)
+
+    # --- children ------------------------------------------------------------------------
+    def start_child(
+        self, parent_id: int, kind: str, *, run: bool, wait: bool, name: str | None,
+        inputs: dict[str, Any], target: dict[str, Any],
+    ) -> dict[str, Any]:
+        with self._shielded():
+            parent = self._execution(parent_id)
+            try:
+                child = services.start_execution(
+                    type=kind,
+                    flow=target.get("flow"),
+                    script=target.get("script") or "",
+                    connection=target.get("connection"),
+                    connector_type=target.get("connector_type"),
+                    input_value=_json_safe(inputs),
+                    name=name,
+                    parent=parent,
+                    run=run,
+                    claim_if_served=run and wait,
+                )
+            except services.StartError as exc:
+                raise FlowApiError(f"{exc.field}: {exc.message}") from None
+            if run and wait:
+                self._await(parent, child)
+            return runner.record(child)
+
+    def _await(self, parent: Execution, child: Execution) -> None:
+        if child.status == Execution.Status.RUNNING:
+            runner.execute(child)  # claimed for us at creation: run it inline
+        else:
+            fresh = services.wait_for([child.pk], waiter=parent, run_inline=True)
+            if fresh:
+                child.__dict__.update(fresh[0].__dict__)
+            guard().raise_if_terminated()
+
+    def run_deferred(self, execution_id: int, *, wait: bool) -> dict[str, Any]:
+        with self._shielded():
+            child = Execution.objects.get(pk=execution_id)
+            inline = services.run_deferred(child, claim_if_served=wait)
+            if wait:
+                parent = self._execution(child.parent_id) if child.parent_id else None
+                if inline:
+                    runner.execute(child)
+                else:
+                    child = services.wait_for([child.pk], waiter=parent, run_inline=True)[0]
+                    guard().raise_if_terminated()
+                child.refresh_from_db()
+            return runner.record(child)
+
+    def wait(
+        self, waiter_id: int | None, ids: list[int], return_when: str, timeout: float | None
+    ) -> list[dict[str, Any]]:
+        with self._shielded():
+            waiter = self._execution(waiter_id) if waiter_id else None
+            found = services.wait_for(
+                ids, return_when=return_when, timeout=timeout, waiter=waiter, run_inline=True
+            )
+            guard().raise_if_terminated()
+            return [runner.record(e) for e in found]
+
+    def read(self, execution_id: int) -> dict[str, Any]:
+        execution = Execution.objects.filter(pk=execution_id).first()
+        if execution is None:
+            raise FlowApiError(f"no execution {execution_id}")
+        current = guard().current(execution_id)
+        if current is not None:
+            current.__dict__.update(execution.__dict__)
+        return runner.record(execution)
+
+    def cancel(self, execution_id: int) -> None:
+        with self._shielded():
+            services.cancel_execution(execution_id)
+        guard().raise_if_terminated()  # cancelling oneself or an ancestor stops here
+
+    # --- this execution ------------------------------------------------------------------
+    def save(
+        self, execution_id: int, *, output_value: dict[str, Any] | None, name: str | None,
+        message: str | None,
+    ) -> dict[str, Any]:
+        with self._shielded():
+            execution = self._execution(execution_id)
+            fields = []
+            if output_value is not None:
+                execution.output_value = {**execution.output_value, **_json_safe(output_value)}
+                fields.append("output_value")
+            if name is not None:
+                execution.name = str(name)[:255]
+                fields.append("name")
+            if message is not None:
+                execution.message = str(message)
+                fields.append("message")
+            if fields:
+                Execution.objects.filter(pk=execution_id).update(
+                    **{f: getattr(execution, f) for f in fields}
+                )
+            return runner.record(execution)
+
+    def log(self, execution_id: int, level: str, text: str, data: dict[str, Any]) -> None:
+        if level not in ExecutionLog.Level.values:
+            raise FlowApiError(f"unknown log level {level!r}")
+        with self._shielded():
+            ExecutionLog.objects.create(
+                execution_id=execution_id, level=level, text=text, data=_json_safe(data)
+            )
+
+    def sleep(self, execution_id: int, seconds: float) -> None:
+        g = guard()
+        with self._shielded():
+            execution = self._execution(execution_id)
+            marked = execution.mark_waiting()
+            try:
+                with g.interruptible():
+                    time.sleep(seconds)
+            finally:
+                if marked and not execution.mark_running():
+                    raise ExecutionTerminated()
+
+    # --- system --------------------------------------------------------------------------
+    def setting(self, op: str, name: str, value: Any = None) -> Any:
+        with self._shielded():
+            if op == "exists":
+                return Setting.objects.filter(name=name).exists()
+            if op == "get":
+                found = Setting.objects.filter(name=name).values_list("value", flat=True).first()
+                exists = found is not None or Setting.objects.filter(name=name).exists()
+                return exists, found
+            if op == "save":
+                Setting.objects.update_or_create(name=name, defaults={"value": _json_safe(value)})
+                return None
+            if op == "delete":
+                Setting.objects.filter(name=name).delete()
+                return None
+            raise FlowApiError(f"unknown setting operation {op!r}")
+
+    def flow_record(self, key: Any, by: str) -> dict[str, Any] | None:
+        if by not in ("name", "id"):
+            raise FlowApiError("by must be 'name' or 'id'")
+        with self._shielded():
+            flow = Flow.objects.filter(**{"name" if by == "name" else "pk": key}).first()
+            if flow is None:
+                return None
+            return {
+                "id": flow.pk, "name": flow.name, "script": flow.script,
+                "description": flow.description, "timeout": flow.timeout, "queue": flow.queue,
+                "enabled": flow.enabled, "revision": flow.revision,
+            }
+
+    def connection_record(self, name: str) -> dict[str, Any] | None:
+        with self._shielded():
+            try:
+                from connectors.models import Connection
+            except ImportError:
+                return None
+            conn = Connection.objects.filter(name=name).first()
+            if conn is None:
+                return None
+            return {"id": conn.pk, "name": conn.name, "connector_type": conn.connector_type,
+                    "value": conn.value}
+
+    def executions(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        unknown = set(filters) - _EXECUTION_FILTERS
+        if unknown:
+            raise FlowApiError(f"unknown execution filter(s): {', '.join(sorted(unknown))}")
+        renamed = {
+            "parent_execution_id": "parent_id", "root_execution_id": "root_id", "flow": "flow__name",
+        }
+        query = Q(**{renamed.get(k, k): v for k, v in filters.items()})
+        with self._shielded():
+            return [runner.record(e) for e in Execution.objects.filter(query)[:1000]]
+
+    def user(self, execution_id: int) -> dict[str, Any]:
+        with self._shielded():
+            execution = self._execution(execution_id)
+            user = execution.user
+            if user is None:
+                return {"id": None, "name": None}
+            return {"id": user.pk, "name": user.get_username(), "email": getattr(user, "email", "")}
+
+    def message(self, op: str, execution_id: int | None, **kwargs: Any) -> dict[str, Any]:
+        with self._shielded():
+            try:
+                from . import messages
+            except ImportError:
+                raise FlowApiError("message forms are not available yet") from None
+            return messages.port_call(op, execution_id, **kwargs)

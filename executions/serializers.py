@@ -1,0 +1,34 @@
+"""The JSON shape of executions, shared by the API, webhooks and the shell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import Execution
+
+
+def execution_json(execution: Execution) -> dict[str, Any]:
+    """Execution JSON with the flow_api field names."""
+
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": execution.pk,
+        "type": execution.type,
+        "name": execution.name,
+        "status": execution.status,
+        "mode": execution.mode,
+        "input_value": execution.input_value,
+        "output_value": execution.output_value,
+        "message": execution.message,
+        "parent": execution.parent_id,
+        "root": execution.root_id,
+        "flow": execution.flow.name if execution.flow_id and execution.flow else None,
+        "flow_revision": execution.flow_revision,
+        "trigger": execution.trigger,
+        "queue": execution.queue,
+        "created_at": iso(execution.created_at),
+        "started_at": iso(execution.started_at),
+        "ended_at": iso(execution.ended_at),
+    }

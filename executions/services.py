@@ -1,0 +1,326 @@
+"""The one way in: every execution is created, started, cancelled and awaited here.
+
+Views, webhooks, admin actions, beat, management commands and a parent's `this.flow`
+all call `start_execution`. Nothing else creates executions or sends Celery messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Execution, Flow
+from .queues import celery_queue, default_group, serves
+
+Status = Execution.Status
+NOT_ENDED = (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED)
+
+
+class StartError(ValueError):
+    """An execution cannot be started; `field` names the input at fault."""
+
+    def __init__(self, field: str, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.not_found = not_found
+
+
+def resolve_flow(flow: Flow | str | int) -> Flow:
+    if isinstance(flow, Flow):
+        return flow
+    lookup = Q(name=flow) if isinstance(flow, str) else Q(pk=flow)
+    found = Flow.objects.filter(lookup).first()
+    if found is None:
+        raise StartError("flow", f"no flow named {flow!r}", not_found=True)
+    return found
+
+
+def start_execution(
+    *,
+    type: str = Execution.Type.FLOW,
+    flow: Flow | str | int | None = None,
+    script: str = "",
+    connection: str | None = None,
+    connector_type: str | None = None,
+    input_value: dict[str, Any] | None = None,
+    mode: str | None = None,
+    name: str | None = None,
+    parent: Execution | None = None,
+    user: AbstractBaseUser | None = None,
+    trigger: str = Execution.Trigger.API,
+    trigger_ref: str = "",
+    timeout: float | None = None,
+    queue: str | None = None,
+    run: bool = True,
+    claim_if_served: bool = False,
+) -> Execution:
+    """Create an execution and queue it once the current transaction commits.
+
+    `run=False` creates it deferred: it waits for `run_deferred`. With `claim_if_served`
+    (a parent about to await its child in this worker) a child whose queue this worker
+    serves is created already RUNNING and not queued at all: the caller runs it inline,
+    which is what keeps synchronous children free of deadlock and cheap.
+    Raises `StartError` naming the field for bad input.
+    """
+    if type not in Execution.Type.values:
+        raise StartError("type", f"unknown type {type!r}; one of {', '.join(Execution.Type.values)}")
+    if input_value is None:
+        input_value = {}
+    if not isinstance(input_value, dict):
+        raise StartError("input_value", "input_value must be a JSON object")
+    if parent is not None:
+        mode, user = parent.mode, parent.user
+    mode = mode or Execution.Mode.PRODUCTIVE
+    if mode not in Execution.Mode.values:
+        raise StartError("mode", f"unknown mode {mode!r}; one of {', '.join(Execution.Mode.values)}")
+
+    flow_obj: Flow | None = None
+    if type == Execution.Type.FLOW:
+        if flow is None or flow == "":
+            raise StartError("flow", "a FLOW execution needs a flow name")
+        flow_obj = resolve_flow(flow)
+        if not flow_obj.enabled:
+            raise StartError("flow", f"flow {flow_obj.name!r} is disabled")
+        name = name or flow_obj.name
+        timeout = timeout if timeout is not None else flow_obj.timeout
+        queue = queue or flow_obj.queue
+    elif type == Execution.Type.CONNECTION:
+        raise StartError("type", "CONNECTION executions are not available yet")
+    elif type == Execution.Type.SCRIPT:
+        if not isinstance(script, str) or not script.strip():
+            raise StartError("script", "a SCRIPT execution needs the script's source")
+        name = name or "script"
+    if timeout is not None and timeout <= 0:
+        raise StartError("timeout", "timeout must be a positive number of seconds")
+    group = queue or (parent.queue if parent is not None else "") or default_group()
+
+    claimed = claim_if_served and run and serves(group, mode)
+    now = timezone.now()
+    execution = Execution.objects.create(
+        type=type,
+        name=name or type.lower(),
+        mode=mode,
+        input_value=input_value,
+        flow=flow_obj,
+        flow_revision=flow_obj.revision if flow_obj else None,
+        script=script if type == Execution.Type.SCRIPT else "",
+        parent=parent,
+        root_id=(parent.root_id or parent.pk) if parent is not None else None,
+        trigger=Execution.Trigger.PARENT if parent is not None else trigger,
+        trigger_ref=trigger_ref,
+        user=user if user is not None and user.is_authenticated else None,
+        queue=group,
+        timeout=timeout,
+        deferred=not run,
+        status=Status.RUNNING if claimed else Status.PENDING,
+        created_at=now,
+        started_at=now if claimed else None,
+        heartbeat_at=now if claimed else None,
+    )
+    if run and not claimed:
+        dispatch(execution)
+    return execution
+
+
+def dispatch(execution: Execution) -> None:
+    """Send the execution's Celery message after the current transaction commits."""
+    from .tasks import run_execution
+
+    queue = celery_queue(execution.queue, execution.mode)
+    pk = execution.pk
+    transaction.on_commit(lambda: run_execution.apply_async((pk,), queue=queue))
+
+
+def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool:
+    """Start an execution created with `run=False`. True when the caller must run it inline."""
+    claimed = claim_if_served and serves(execution.queue, execution.mode)
+    changes: dict[str, Any] = {"deferred": False}
+    if claimed:
+        now = timezone.now()
+        changes.update(status=Status.RUNNING, started_at=now, heartbeat_at=now)
+    if not Execution.objects.filter(pk=execution.pk, deferred=True, status=Status.PENDING).update(
+        **changes
+    ):
+        return False  # already started (or cancelled)
+    for key, value in changes.items():
+        setattr(execution, key, value)
+    if not claimed:
+        dispatch(execution)
+    return claimed
+
+
+def claim(execution_id: int) -> Execution | None:
+    """PENDING -> RUNNING for exactly one caller; None for everyone else."""
+    now = timezone.now()
+    won = Execution.objects.filter(pk=execution_id, status=Status.PENDING, deferred=False).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not won:
+        return None
+    return Execution.objects.select_related("user").get(pk=execution_id)
+
+
+def descendant_ids(execution_id: int) -> list[int]:
+    """Ids of all descendants, level by level."""
+    found: list[int] = []
+    level = [execution_id]
+    while level:
+        level = list(Execution.objects.filter(parent_id__in=level).values_list("pk", flat=True))
+        found.extend(level)
+    return found
+
+
+def _end_many(ids: Iterable[int], status: str, message: str) -> list[int]:
+    """End those of `ids` that have not ended yet; tell their waiters and workers."""
+    from . import notify
+
+    ids = list(ids)
+    if not ids:
+        return []
+    still_open = list(
+        Execution.objects.filter(pk__in=ids, status__in=NOT_ENDED).values_list("pk", flat=True)
+    )
+    Execution.objects.filter(pk__in=still_open, status__in=NOT_ENDED).update(
+        status=status, message=message, ended_at=timezone.now()
+    )
+    notify.publish_cancel(still_open)
+    for pk in still_open:
+        notify.publish_ended(pk, status)
+    return still_open
+
+
+def cancel_execution(execution: Execution | int, message: str = "cancelled") -> list[int]:
+    """End an execution and all its descendants ENDED_CANCELLED; returns the ids ended.
+
+    The rows end at once; a worker running one of them is interrupted within a moment.
+    """
+    pk = execution if isinstance(execution, int) else execution.pk
+    ended = _end_many([pk], Status.ENDED_CANCELLED, message)
+    ended += _end_many(descendant_ids(pk), Status.ENDED_CANCELLED, f"cancelled with execution {pk}")
+    return ended
+
+
+def end_timed_out(execution_id: int, timeout: float) -> list[int]:
+    """End an execution ENDED_ERROR for its timeout and cancel its descendants."""
+    ended = _end_many([execution_id], Status.ENDED_ERROR, f"timed out after {timeout:g} s")
+    if ended:
+        ended += _end_many(
+            descendant_ids(execution_id),
+            Status.ENDED_CANCELLED,
+            f"cancelled: execution {execution_id} timed out",
+        )
+    return ended
+
+
+def _satisfied(return_when: str, total: int, statuses: dict[int, str]) -> bool:
+    ended = len(statuses)
+    ok = sum(1 for s in statuses.values() if s == Status.ENDED_SUCCESS)
+    if return_when == "ALL_ENDED":
+        return ended == total
+    if return_when == "ALL_SUCCEEDED":
+        return ok == total or ok < ended
+    if return_when == "FIRST_ENDED":
+        return ended > 0
+    if return_when == "FIRST_SUCCEEDED":
+        return ok > 0 or ended == total
+    raise ValueError(f"unknown return_when {return_when!r}")
+
+
+def wait_for(
+    ids: list[int],
+    *,
+    return_when: str = "ALL_ENDED",
+    timeout: float | None = None,
+    waiter: Execution | None = None,
+    run_inline: bool = False,
+) -> list[Execution]:
+    """Wait until the executions satisfy `return_when` or `timeout` runs out; return them.
+
+    Wakes on Redis notices and re-reads the rows at least every safety-poll interval.
+    With `run_inline` (a worker's flow awaiting its children) a child that is still PENDING
+    on a queue this worker serves is claimed and run here, in this process.
+    """
+    from django.conf import settings
+
+    from . import notify, runner
+    from .guard import guard
+
+    poll = float(settings.AUTOMATION["SAFETY_POLL_SECONDS"])
+    deadline = None if timeout is None else time.monotonic() + timeout
+    statuses: dict[int, str] = {}
+    pending = set(ids)
+    waiting_marked = False
+    pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
+    try:
+        with contextlib.suppress(Exception):  # without Redis the safety poll still works
+            pubsub.subscribe(*(notify.ended_channel(pk) for pk in pending))
+        while True:
+            rows = list(
+                Execution.objects.filter(pk__in=pending).values(
+                    "pk", "status", "queue", "mode", "deferred"
+                )
+            )
+            for row in rows:
+                if row["status"] in Execution.ENDED:
+                    statuses[row["pk"]] = row["status"]
+                    pending.discard(row["pk"])
+            if not pending or _satisfied(return_when, len(ids), statuses):
+                break
+            if run_inline:
+                ran = False
+                for row in rows:
+                    if row["status"] != Status.PENDING or row["deferred"]:
+                        continue
+                    if not serves(row["queue"], row["mode"]):
+                        continue
+                    child = claim(row["pk"])
+                    if child is None:
+                        continue
+                    ran = True
+                    statuses[child.pk] = runner.execute(child)
+                    pending.discard(child.pk)
+                    if _satisfied(return_when, len(ids), statuses):
+                        break
+                if ran:
+                    continue
+            if waiter is not None and not waiting_marked:
+                waiting_marked = waiter.mark_waiting()
+            while True:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                wait = poll if remaining is None else min(poll, remaining)
+                try:
+                    with guard().interruptible():
+                        message = pubsub.get_message(timeout=wait)
+                except Exception:
+                    time.sleep(min(wait, 0.5))  # Redis down: fall back to polling the rows
+                    break
+                if message is None:
+                    break  # safety poll: re-read the rows
+                if message.get("type") != "message":
+                    continue
+                pk = int(message["channel"].decode().rsplit(":", 1)[1])
+                statuses[pk] = message["data"].decode()
+                pending.discard(pk)
+                if not pending or _satisfied(return_when, len(ids), statuses):
+                    break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if not pending or _satisfied(return_when, len(ids), statuses):
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            pubsub.close()
+        if waiting_marked and waiter is not None:
+            waiter.mark_running()
+    found = {e.pk: e for e in Execution.objects.filter(pk__in=ids)}
+    return [found[pk] for pk in ids if pk in found]

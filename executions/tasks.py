@@ -1,0 +1,25 @@
+"""Celery tasks: thin, they take ids, claim the row and call the runner."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from . import runner, services
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="executions.run_execution", acks_late=True, ignore_result=True)
+def run_execution(execution_id: int) -> None:
+    """Claim execution `execution_id` and run it; a delivery that loses the claim does nothing."""
+    execution = services.claim(execution_id)
+    if execution is None:
+        return
+    try:
+        runner.execute(execution)
+    except Exception as exc:  # an engine fault, not the flow's: record it before re-raising
+        log.exception("execution %s failed in the engine", execution_id)
+        execution.mark_ended(execution.Status.ENDED_ERROR, f"engine error: {type(exc).__name__}: {exc}")
+        raise

@@ -1,0 +1,421 @@
+"""The API that flow scripts import.
+
+A flow is a Python script with a handler::
+
+    import flow_api
+
+    def handler(system: flow_api.System, this: flow_api.Execution):
+        child = this.flow('my-child-flow', custom_parameter='value')
+        this.log('child said', output=child.get('output_value'))
+        return this.success('all done')
+
+The names, arguments and return values follow Cloudomation's documented `flow_api`, so
+flows written for it run here with few or no changes. This package never imports Django:
+it reaches the engine through one narrow port (`flow_api.port`).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from . import port as _port
+from .exceptions import (
+    DependencyFailedError,
+    ExecutionEnded,
+    ExecutionTerminated,
+    FlowApiError,
+    TimeoutExceededError,
+)
+
+__all__ = [
+    "Connection",
+    "DependencyFailedError",
+    "Execution",
+    "ExecutionEnded",
+    "ExecutionTerminated",
+    "Flow",
+    "FlowApiError",
+    "Message",
+    "ReturnWhen",
+    "Setting",
+    "System",
+    "TimeoutExceededError",
+    "User",
+]
+
+_FIELDS = (
+    "id", "name", "type", "status", "mode", "message", "input_value", "output_value",
+    "parent_execution_id", "root_execution_id", "created_at", "started_at", "ended_at",
+)
+_ENDED = ("ENDED_SUCCESS", "ENDED_ERROR", "ENDED_CANCELLED")
+
+
+class ReturnWhen(str, enum.Enum):
+    """When `wait_for` returns (also reachable as `system.return_when`)."""
+
+    ALL_ENDED = "ALL_ENDED"
+    ALL_SUCCEEDED = "ALL_SUCCEEDED"
+    FIRST_ENDED = "FIRST_ENDED"
+    FIRST_SUCCEEDED = "FIRST_SUCCEEDED"
+
+
+class Execution:
+    """An execution: `this` in a handler, or a child it started.
+
+    Read fields with `get` (cached) or `load` (always re-read from the database).
+    """
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self._record = dict(record)
+        self.id: int = record["id"]
+
+    def __repr__(self) -> str:
+        return f"<Execution {self.id} {self._record.get('name', '')!r} {self._record.get('status')}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Execution) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # --- reading -------------------------------------------------------------------------
+    def get(self, field: str, default: Any = None) -> Any:
+        """Return a field: id, name, type, status, mode, message, input_value, output_value,
+        parent_execution_id, created_at, started_at, ended_at. Cached; see `load`."""
+        if field not in _FIELDS:
+            raise FlowApiError(f"unknown execution field {field!r}; known: {', '.join(_FIELDS)}")
+        if field not in self._record:
+            self.load()
+        value = self._record.get(field, default)
+        return default if value is None else value
+
+    def load(self, field: str | None = None) -> Any:
+        """Re-read the execution from the database; return `field`, or all fields as a dict."""
+        self._record = _port.get().read(self.id)
+        if field is None:
+            return dict(self._record)
+        return self.get(field)
+
+    # --- children ------------------------------------------------------------------------
+    def _child(
+        self, kind: str, target: dict[str, Any], inputs: dict[str, Any] | None,
+        kwargs: dict[str, Any], name: str | None, run: bool, wait: bool,
+    ) -> Execution:
+        merged = {**(inputs or {}), **kwargs}
+        record = _port.get().start_child(
+            self.id, kind, run=run, wait=wait, name=name, inputs=merged, target=target
+        )
+        child = Execution(record)
+        if run and wait:
+            child._raise_unless_succeeded()
+        return child
+
+    def flow(
+        self, flow_name: str, inputs: dict[str, Any] | None = None, *, name: str | None = None,
+        run: bool = True, wait: bool = True, **kwargs: Any,
+    ) -> Execution:
+        """Start a child FLOW execution of the stored flow `flow_name`.
+
+        Extra keyword arguments are merged into `inputs`. By default the call waits for the
+        child and raises `DependencyFailedError` unless it ended in success. `wait=False`
+        starts it and returns at once; `run=False` only creates it (start it with `run()`
+        or `run_async()`).
+        """
+        return self._child("FLOW", {"flow": flow_name}, inputs, kwargs, name, run, wait)
+
+    def script(
+        self, source: str, inputs: dict[str, Any] | None = None, *, name: str | None = None,
+        run: bool = True, wait: bool = True, **kwargs: Any,
+    ) -> Execution:
+        """Start a child SCRIPT execution of inline Python `source` (same handler contract)."""
+        return self._child("SCRIPT", {"script": source}, inputs, kwargs, name, run, wait)
+
+    def connect(
+        self, connection_name: str | None = None, *, connector_type: str | None = None,
+        name: str | None = None, run: bool = True, wait: bool = True, **inputs: Any,
+    ) -> Execution:
+        """Start a child CONNECTION execution.
+
+        Either of a stored connection (its stored inputs, overridden by `inputs`) or of an
+        inline `connector_type` ('REST', 'SQLPG', 'SSH', 'SMTP'). Waits and raises
+        `DependencyFailedError` if the call failed, unless `wait=False` / `run=False`.
+        The connector's result is in `child.get('output_value')`.
+        """
+        if not connection_name and not connector_type:
+            raise FlowApiError("connect() needs a connection name or connector_type=")
+        target = {"connection": connection_name, "connector_type": connector_type}
+        return self._child("CONNECTION", target, None, inputs, name, run, wait)
+
+    def task(self, connector_type: str, *, name: str | None = None, run: bool = True,
+             wait: bool = True, **inputs: Any) -> Execution:
+        """The older spelling of `connect(connector_type=...)`."""
+        return self.connect(connector_type=connector_type, name=name, run=run, wait=wait, **inputs)
+
+    def run(self) -> Execution:
+        """Start a child created with `run=False` and wait for it; raises like `flow()`."""
+        self._record = _port.get().run_deferred(self.id, wait=True)
+        self._raise_unless_succeeded()
+        return self
+
+    def run_async(self) -> Execution:
+        """Start a child created with `run=False` and return at once."""
+        self._record = _port.get().run_deferred(self.id, wait=False)
+        return self
+
+    def wait(
+        self, return_when: ReturnWhen | str = ReturnWhen.ALL_SUCCEEDED,
+        timeout: float | None = None,
+    ) -> Execution:
+        """Wait until this (child) execution ended. With the default `ALL_SUCCEEDED` it
+        raises `DependencyFailedError` unless it ended in success."""
+        _wait_for(None, [self], return_when, timeout)
+        return self
+
+    def cancel(self) -> Execution:
+        """Cancel this execution and all its descendants."""
+        _port.get().cancel(self.id)
+        return self
+
+    def wait_for(
+        self, *executions: Execution | Iterable[Execution],
+        return_when: ReturnWhen | str = ReturnWhen.ALL_SUCCEEDED, timeout: float | None = None,
+    ) -> list[Execution]:
+        """Wait for several executions; returns them (refreshed).
+
+        `ALL_ENDED`, `ALL_SUCCEEDED` (default; raises `DependencyFailedError` as soon as
+        one fails), `FIRST_ENDED`, `FIRST_SUCCEEDED` (raises if all ended and none
+        succeeded). `timeout` in seconds raises `TimeoutExceededError`.
+        """
+        flat: list[Execution] = []
+        for item in executions:
+            if isinstance(item, Execution):
+                flat.append(item)
+            else:
+                flat.extend(item)
+        return _wait_for(self.id, flat, return_when, timeout)
+
+    def _raise_unless_succeeded(self) -> None:
+        status = self._record.get("status")
+        if status != "ENDED_SUCCESS":
+            raise DependencyFailedError(
+                f"{self._record.get('type', 'FLOW').lower()} execution {self.id} "
+                f"{self._record.get('name', '')!r} ended {status}: {self._record.get('message', '')}",
+                [self],
+            )
+
+    # --- this execution ------------------------------------------------------------------
+    def save(
+        self, output_value: dict[str, Any] | None = None, name: str | None = None,
+        message: str | None = None,
+    ) -> Execution:
+        """Store outputs (merged into output_value), rename, or set the status message."""
+        if output_value is not None and not isinstance(output_value, dict):
+            raise FlowApiError("output_value must be a dict")
+        self._record = _port.get().save(
+            self.id, output_value=output_value, name=name, message=message
+        )
+        return self
+
+    def set_output(self, key: str | None = None, value: Any = None, **values: Any) -> Execution:
+        """Set one output key (`set_output('k', v)`) or several (`set_output(k=v, ...)`)."""
+        if key is not None:
+            values[key] = value
+        return self.save(output_value=values)
+
+    def log(self, *args: Any, level: str = "INFO", **kwargs: Any) -> None:
+        """Append a structured log entry: the positional args as text, keywords as data."""
+        text = " ".join(str(a) for a in args)
+        _port.get().log(self.id, level.upper(), text, kwargs)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds`; the execution is WAITING meanwhile and can be cancelled."""
+        _port.get().sleep(self.id, float(seconds))
+
+    def sleep_until(self, timestamp: float | datetime | str) -> None:
+        """Wait until a moment (epoch seconds, datetime, or ISO 8601 text)."""
+        if isinstance(timestamp, str):
+            timestamp = datetime.fromisoformat(timestamp)
+        if isinstance(timestamp, datetime):
+            timestamp = timestamp.timestamp()
+        self.sleep(max(0.0, float(timestamp) - time.time()))
+
+    def message(
+        self, subject: str, message: str | None = None, *, body: dict[str, Any] | None = None,
+        request: str | None = None, wait: bool = True, timeout: float | None = None,
+    ) -> Any:
+        """Ask a user through a message form (see `System.message`).
+
+        With `wait` (default) the execution is WAITING until the form is answered, and the
+        response (a dict) is returned; else the `Message` is returned at once.
+        """
+        record = _port.get().message(
+            "create", self.id, subject=subject, text=message, body=body, request=request
+        )
+        msg = Message(record, self.id)
+        if not wait:
+            return msg
+        return msg.wait(timeout=timeout).get("response")
+
+    def success(self, message: str | None = None) -> ExecutionEnded:
+        """End this execution ENDED_SUCCESS now (use as `return this.success('done')`)."""
+        raise ExecutionEnded("ENDED_SUCCESS", message)
+
+    def error(self, message: str | None = None) -> ExecutionEnded:
+        """End this execution ENDED_ERROR now with `message`."""
+        raise ExecutionEnded("ENDED_ERROR", message)
+
+
+def _wait_for(
+    waiter_id: int | None, executions: list[Execution], return_when: ReturnWhen | str,
+    timeout: float | None,
+) -> list[Execution]:
+    mode = ReturnWhen(return_when)
+    if not executions:
+        return []
+    records = _port.get().wait(waiter_id, [e.id for e in executions], mode.value, timeout)
+    by_id = {r["id"]: r for r in records}
+    for execution in executions:
+        execution._record = by_id.get(execution.id, execution._record)
+    ended = [e for e in executions if e._record.get("status") in _ENDED]
+    succeeded = [e for e in ended if e._record.get("status") == "ENDED_SUCCESS"]
+    failed = [e for e in ended if e._record.get("status") != "ENDED_SUCCESS"]
+    done = {
+        ReturnWhen.ALL_ENDED: len(ended) == len(executions),
+        ReturnWhen.ALL_SUCCEEDED: len(succeeded) == len(executions) or bool(failed),
+        ReturnWhen.FIRST_ENDED: bool(ended),
+        ReturnWhen.FIRST_SUCCEEDED: bool(succeeded) or len(ended) == len(executions),
+    }[mode]
+    if not done:
+        raise TimeoutExceededError(f"waited {timeout} s; {len(ended)} of {len(executions)} ended")
+    if mode is ReturnWhen.ALL_SUCCEEDED and failed:
+        first = failed[0]
+        raise DependencyFailedError(
+            f"{len(failed)} of {len(executions)} executions did not succeed; first: "
+            f"{first._record.get('name', '')!r} ({first.id}) ended "
+            f"{first._record.get('status')}: {first._record.get('message', '')}",
+            failed,
+        )
+    if mode is ReturnWhen.FIRST_SUCCEEDED and not succeeded:
+        raise DependencyFailedError("none of the executions succeeded", failed)
+    return executions
+
+
+class _Record:
+    """A record reached through the port, read with `.get(field)`."""
+
+    def __init__(self, record: dict[str, Any] | None) -> None:
+        self._record = record
+
+    def exists(self) -> bool:
+        return self._record is not None
+
+    def get(self, field: str, default: Any = None) -> Any:
+        if self._record is None:
+            raise FlowApiError(f"{type(self).__name__.lower()} does not exist")
+        return self._record.get(field, default)
+
+
+class Flow(_Record):
+    """A stored flow (`system.flow(name)`): `.exists()`, `.get('name' | 'script' | 'id')`."""
+
+
+class Connection(_Record):
+    """A stored connection's non-secret fields (`system.connection(name)`)."""
+
+
+class User(_Record):
+    """The user an execution runs for: `.get('name')`."""
+
+
+class Setting:
+    """A named JSON value shared by flows (`system.setting(name)`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def exists(self) -> bool:
+        return bool(_port.get().setting("exists", self.name))
+
+    def get(self, field: str = "value", default: Any = None) -> Any:
+        """`get('value')` returns the stored value (default if the setting does not exist)."""
+        if field == "name":
+            return self.name
+        if field != "value":
+            raise FlowApiError("a setting has the fields 'name' and 'value'")
+        found, value = _port.get().setting("get", self.name)
+        return value if found else default
+
+    def save(self, value: Any = None) -> Setting:
+        """Create or overwrite the setting with any JSON value."""
+        _port.get().setting("save", self.name, value)
+        return self
+
+    def delete(self) -> None:
+        _port.get().setting("delete", self.name)
+
+
+class Message:
+    """A message form for users: `.get('id' | 'status' | 'response')`, `.wait()`."""
+
+    def __init__(self, record: dict[str, Any], waiter_id: int | None = None) -> None:
+        self._record = record
+        self._waiter_id = waiter_id
+        self.id = record["id"]
+
+    def get(self, field: str, default: Any = None) -> Any:
+        if field in ("status", "response"):
+            self._record = _port.get().message("read", self._waiter_id, id=self.id)
+        return self._record.get(field, default)
+
+    def wait(self, timeout: float | None = None) -> Message:
+        """Block until the form is answered; returns this Message."""
+        self._record = _port.get().message("wait", self._waiter_id, id=self.id, timeout=timeout)
+        return self
+
+
+class System:
+    """`system` in a handler: settings, flows, connections, messages, other executions."""
+
+    return_when = ReturnWhen
+
+    def __init__(self, execution_id: int) -> None:
+        self._execution_id = execution_id
+
+    def setting(self, name: str) -> Setting:
+        return Setting(name)
+
+    def flow(self, name_or_id: str | int, by: str = "name") -> Flow:
+        return Flow(_port.get().flow_record(name_or_id, by))
+
+    def connection(self, name: str) -> Connection:
+        return Connection(_port.get().connection_record(name))
+
+    def message(
+        self, message_id: int | None = None, *, subject: str | None = None,
+        body: dict[str, Any] | None = None, message: str | None = None,
+        request: str | None = None,
+    ) -> Message:
+        """`system.message(id)` opens an existing message; `system.message(subject=...,
+        body=...)` creates a form without waiting."""
+        if message_id is not None:
+            record = _port.get().message("read", self._execution_id, id=message_id)
+        else:
+            record = _port.get().message(
+                "create", self._execution_id, subject=subject or "", text=message, body=body,
+                request=request,
+            )
+        return Message(record, self._execution_id)
+
+    def executions(self, **filters: Any) -> list[Execution]:
+        """Executions matching field filters, e.g. `system.executions(status='RUNNING')`."""
+        return [Execution(r) for r in _port.get().executions(filters)]
+
+    def execution(self, execution_id: int) -> Execution:
+        return Execution(_port.get().read(execution_id))
+
+    def get_own_user(self) -> User:
+        return User(_port.get().user(self._execution_id))
