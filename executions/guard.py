@@ -138,7 +138,7 @@ class ProcessGuard:
             try:
                 if pubsub is None:
                     pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(notify.CANCEL_CHANNEL)
+                    pubsub.subscribe(notify.cancel_channel())
                 message = pubsub.get_message(timeout=0.25)
                 if message and message.get("type") == "message":
                     self.mark_terminated(json.loads(message["data"]))

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from urllib.parse import urlparse
 
 import redis
 from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-CANCEL_CHANNEL = "automation:cancel"
 _client: redis.Redis | None = None
 _client_pid: int | None = None
 
@@ -35,8 +35,20 @@ def client() -> redis.Redis:
     return _client
 
 
+def _namespace() -> str:
+    """Pub/sub channels are global to a Redis server, not per database number: name them
+    after this installation's database and Redis database, so that two installations (or
+    two test runs) sharing one Redis never hear each other's notices."""
+    db = settings.DATABASES["default"]
+    return f"automation:{db.get('NAME')}:{urlparse(settings.REDIS_URL).path.strip('/') or '0'}"
+
+
+def cancel_channel() -> str:
+    return f"{_namespace()}:cancel"
+
+
 def ended_channel(execution_id: int) -> str:
-    return f"automation:ended:{execution_id}"
+    return f"{_namespace()}:ended:{execution_id}"
 
 
 def publish_ended(execution_id: int, status: str) -> None:
@@ -50,6 +62,6 @@ def publish_cancel(execution_ids: list[int]) -> None:
     if not execution_ids:
         return
     try:
-        client().publish(CANCEL_CHANNEL, json.dumps(execution_ids))
+        client().publish(cancel_channel(), json.dumps(execution_ids))
     except redis.RedisError as exc:  # the row is already ended; the flow stops at its next call
         log.warning("could not publish cancel of %s: %s", execution_ids, exc)

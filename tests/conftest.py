@@ -1,0 +1,66 @@
+"""Fixtures: a real Celery worker on the test database and a Redis database of its own."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from .workers import Worker, running_worker
+
+
+@pytest.fixture(scope="session")
+def redis_flushed() -> None:
+    """Each test session starts on an empty Redis database (set by REDIS_URL)."""
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5).flushdb()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    django_db_setup: None, django_db_blocker: Any, redis_flushed: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Worker]:
+    """One worker with concurrency 2 serving both modes of the default group."""
+    with running_worker(
+        queues=["default.productive", "default.development"],
+        concurrency=2,
+        name="main",
+        tmp_dir=tmp_path_factory.mktemp("workers"),
+    ) as w:
+        yield w
+
+
+@pytest.fixture
+def worker_tmp(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def make_flow(db: None) -> Callable[..., Any]:
+    """Create a stored flow from (dedented) source."""
+    from executions.models import Flow
+
+    def make(name: str, source: str, **fields: Any) -> Flow:
+        return Flow.objects.create(name=name, script=textwrap.dedent(source), **fields)
+
+    return make
+
+
+@pytest.fixture
+def run_flow() -> Callable[..., Any]:
+    """Start a flow through the one way in and wait (bounded) until it ended."""
+    from executions import services
+
+    def run(name: str, inputs: dict[str, Any] | None = None, timeout: float = 30, **kwargs: Any):
+        execution = services.start_execution(flow=name, input_value=inputs or {}, **kwargs)
+        ended = services.wait_for([execution.pk], timeout=timeout)[0]
+        assert ended.is_ended, f"execution {ended.pk} still {ended.status} after {timeout} s"
+        return ended
+
+    return run

@@ -1,0 +1,115 @@
+"""Real Celery worker processes for tests, started the way production starts them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url() -> str:
+    """The URL of the database this test session uses (the test database, once created)."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class Worker:
+    def __init__(self, process: subprocess.Popen[bytes], name: str, log_path: Path) -> None:
+        self.process = process
+        self.name = name
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def start_worker(
+    *, queues: list[str], concurrency: int = 2, name: str, tmp_dir: Path,
+    extra_env: dict[str, str] | None = None, pool: str = "prefork",
+) -> Worker:
+    """Start `celery worker` in its own process group and wait until it answers a ping."""
+    from automation.celery import app
+
+    log_path = tmp_dir / f"worker-{name}.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    hostname = f"{name}@{os.uname().nodename}-{os.getpid()}"
+    command = [
+        sys.executable, "-m", "celery", "-A", "automation", "worker",
+        "-P", pool, "-c", str(concurrency), "-Q", ",".join(queues), "-n", hostname,
+        "--without-mingle", "--without-gossip", "-l", "info",
+    ]
+    with open(log_path, "wb") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    worker = Worker(process, hostname, log_path)
+    try:
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{worker.log()[-3000:]}")
+            return bool(app.control.ping(destination=[hostname], timeout=0.5))
+
+        wait_until(answers, timeout=60, interval=0.2)
+    except BaseException:
+        worker.stop(signal.SIGKILL)
+        raise
+    return worker
+
+
+@contextlib.contextmanager
+def running_worker(**kwargs: Any) -> Iterator[Worker]:
+    worker = start_worker(**kwargs)
+    try:
+        yield worker
+    finally:
+        worker.stop()
