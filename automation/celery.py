@@ -26,3 +26,11 @@ def _queue(name: str) -> Queue:
 _default_group = settings.AUTOMATION["DEFAULT_QUEUE"]
 app.conf.task_queues = [_queue(f"{_default_group}.productive"), _queue(f"{_default_group}.development")]
 app.conf.task_default_queue = f"{_default_group}.productive"
+
+# The reconciler runs on beat; safe to run twice at once (see executions/reconciler.py).
+app.conf.beat_schedule = {
+    "reconcile-executions": {
+        "task": "executions.reconcile",
+        "schedule": settings.AUTOMATION["RECONCILE_SECONDS"],
+    },
+}

@@ -220,6 +220,11 @@ def end_timed_out(execution_id: int, timeout: float) -> list[int]:
     return ended
 
 
+def end_lost(ids: list[int]) -> list[int]:
+    """End executions whose worker stopped sending heartbeats; tell their waiters."""
+    return _end_many(ids, Status.ENDED_ERROR, "worker lost: its worker stopped without ending it")
+
+
 def _satisfied(return_when: str, total: int, statuses: dict[int, str]) -> bool:
     ended = len(statuses)
     ok = sum(1 for s in statuses.values() if s == Status.ENDED_SUCCESS)

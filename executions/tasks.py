@@ -23,3 +23,11 @@ def run_execution(execution_id: int) -> None:
         log.exception("execution %s failed in the engine", execution_id)
         execution.mark_ended(execution.Status.ENDED_ERROR, f"engine error: {type(exc).__name__}: {exc}")
         raise
+
+
+@shared_task(name="executions.reconcile", ignore_result=True)
+def reconcile() -> dict[str, int]:
+    """Beat runs this periodically: ends lost executions and re-sends lost messages."""
+    from .reconciler import reconcile as run_reconciler
+
+    return run_reconciler()

@@ -32,6 +32,8 @@ def worker(
         concurrency=2,
         name="main",
         tmp_dir=tmp_path_factory.mktemp("workers"),
+        # Frequent heartbeats let the fault tests use a short "worker lost" threshold.
+        extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.5"},
     ) as w:
         yield w
 
