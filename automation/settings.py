@@ -178,7 +178,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = os.environ.get("TIME_ZONE", "UTC")
 
 # --- The engine's own knobs ---------------------------------------------------------------
-AUTOMATION = {
+AUTOMATION: dict[str, Any] = {
     # How long a waiter sleeps on Redis before it re-reads the database anyway.
     "SAFETY_POLL_SECONDS": _env_number("AUTOMATION_SAFETY_POLL_SECONDS", 2.0, minimum=0.05),
     # How often a worker process records that its executions are alive.

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -54,7 +53,7 @@ def start_execution(
     mode: str | None = None,
     name: str | None = None,
     parent: Execution | None = None,
-    user: AbstractBaseUser | None = None,
+    user: Any = None,
     trigger: str = Execution.Trigger.API,
     trigger_ref: str = "",
     timeout: float | None = None,

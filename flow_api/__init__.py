@@ -54,7 +54,7 @@ _FIELDS = (
 _ENDED = ("ENDED_SUCCESS", "ENDED_ERROR", "ENDED_CANCELLED")
 
 
-class ReturnWhen(str, enum.Enum):
+class ReturnWhen(enum.StrEnum):
     """When `wait_for` returns (also reachable as `system.return_when`)."""
 
     ALL_ENDED = "ALL_ENDED"

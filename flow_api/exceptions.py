@@ -22,7 +22,7 @@ class TimeoutExceededError(FlowApiError):
     """A wait with a `timeout` ran out before its executions ended."""
 
 
-class ExecutionEnded(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class ExecutionEnded(BaseException):
     """Raised by `this.success()` / `this.error()` to end the handler at once.
 
     A BaseException, so that a flow's `except Exception` does not swallow it.
@@ -34,5 +34,5 @@ class ExecutionEnded(BaseException):  # noqa: N818 - a control-flow signal, not 
         self.message = message or ""
 
 
-class ExecutionTerminated(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class ExecutionTerminated(BaseException):
     """The execution was cancelled or timed out; raised into the flow to stop it."""

@@ -179,8 +179,9 @@ def test_the_same_message_delivered_twice_runs_the_execution_once(make_flow):
         run_execution.apply_async((execution.pk,), queue="default.productive")
     ended = services.wait_for([execution.pk], timeout=30)[0]
     assert ended.status == "ENDED_SUCCESS"
-    from executions.models import Setting
     import time
+
+    from executions.models import Setting
 
     time.sleep(1)  # give the second delivery the time to (not) run
     assert Setting.objects.get(name="runs").value == 1

@@ -87,4 +87,4 @@ def test_the_example_flows_all_run(run_flow):
         assert execution.output_value == expected
     failed = run_flow("handle_errors", {"fail": True})
     assert failed.status == "ENDED_ERROR"
-    assert "RuntimeError: asked to fail (line 12 of <flow handle_errors>)" == failed.message
+    assert failed.message == "RuntimeError: asked to fail (line 12 of <flow handle_errors>)"
