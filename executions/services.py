@@ -36,7 +36,12 @@ def resolve_flow(flow: Flow | str | int) -> Flow:
     if isinstance(flow, Flow):
         return flow
     lookup = Q(name=flow) if isinstance(flow, str) else Q(pk=flow)
-    found = Flow.objects.filter(lookup).first()
+    # Not the script: the runner's compile cache keys on (flow id, revision).
+    found = (
+        Flow.objects.filter(lookup)
+        .only("id", "name", "enabled", "queue", "timeout", "revision")
+        .first()
+    )
     if found is None:
         raise StartError("flow", f"no flow named {flow!r}", not_found=True)
     return found
