@@ -6,11 +6,14 @@ import hashlib
 import inspect
 import linecache
 import logging
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from types import CodeType, TracebackType
 from typing import Any
+
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 import flow_api
 from flow_api.exceptions import ExecutionEnded, ExecutionTerminated
@@ -143,14 +146,36 @@ def execute(execution: Execution) -> str:
     g = guard()
     with g.frame(execution):
         status, message, output = _run_handler(execution)
-    if status is not None and execution.mark_ended(status, message, output_value=output):
-        notify.publish_ended(execution.pk, status)
-    else:
+
+    def record_end() -> str:
+        if status is not None and execution.mark_ended(status, message, output_value=output):
+            notify.publish_ended(execution.pk, status)
+            return status
         execution.refresh_from_db(fields=["status", "message", "ended_at"])
-        status = execution.status
+        return execution.status
+
+    final = with_db_retry(record_end)
     if g.any_terminated():
         raise ExecutionTerminated()  # an ancestor in this process was cancelled too
-    return status
+    return final
+
+
+def with_db_retry(action: Callable[[], Any], deadline_seconds: float = 60) -> Any:
+    """Run `action`, retrying across a database restart (bounded), so that work already
+    done is recorded with its real outcome rather than ending up "worker lost"."""
+    deadline = time.monotonic() + deadline_seconds
+    delay = 0.2
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database unavailable; retrying in %.1f s", delay)
+            close_old_connections()
+            connection.close()
+            time.sleep(delay)
+            delay = min(delay * 2, 5)
 
 
 def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] | None]:
