@@ -187,6 +187,8 @@ AUTOMATION: dict[str, Any] = {
     "WORKER_LOST_SECONDS": _env_number("AUTOMATION_WORKER_LOST_SECONDS", 60.0, minimum=1),
     # A PENDING execution older than this has its Celery message sent again.
     "PENDING_RESEND_SECONDS": _env_number("AUTOMATION_PENDING_RESEND_SECONDS", 120.0, minimum=1),
+    # After SIGTERM, a worker's executions get this long to finish before they end in error.
+    "SHUTDOWN_GRACE_SECONDS": _env_number("AUTOMATION_SHUTDOWN_GRACE_SECONDS", 30.0, minimum=0),
     # How often beat runs the reconciler.
     "RECONCILE_SECONDS": _env_number("AUTOMATION_RECONCILE_SECONDS", 15.0, minimum=1),
     # The longest `wait` the API accepts on POST /api/executions/.

@@ -11,11 +11,11 @@ class ExecutionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from celery.signals import celeryd_after_setup
+        from celery.signals import celeryd_after_setup, worker_shutting_down
 
         import flow_api.port
 
-        from . import queues
+        from . import queues, shutdown
         from .port import EnginePort
 
         flow_api.port.install(EnginePort())
@@ -26,3 +26,4 @@ class ExecutionsConfig(AppConfig):
             queues.set_served_queues(set(instance.app.amqp.queues.consume_from))  # type: ignore[attr-defined]
 
         celeryd_after_setup.connect(record_served_queues, weak=False)
+        worker_shutting_down.connect(shutdown.on_worker_shutting_down, weak=False)
