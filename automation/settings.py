@@ -174,7 +174,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 10,
     "socket_connect_timeout": 10,
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, with exact fire times for schedules (DST, no drift).
+CELERY_BEAT_SCHEDULER = "executions.schedules:BeatScheduler"
 CELERY_TIMEZONE = os.environ.get("TIME_ZONE", "UTC")
 
 # --- The engine's own knobs ---------------------------------------------------------------
@@ -193,6 +194,8 @@ AUTOMATION: dict[str, Any] = {
     "RECONCILE_SECONDS": _env_number("AUTOMATION_RECONCILE_SECONDS", 15.0, minimum=1),
     # The longest `wait` the API accepts on POST /api/executions/.
     "MAX_API_WAIT_SECONDS": _env_number("AUTOMATION_MAX_API_WAIT_SECONDS", 300.0, minimum=0),
+    # A schedule's fire time that beat reaches later than this is skipped, not caught up.
+    "SCHEDULE_MISFIRE_SECONDS": _env_number("AUTOMATION_SCHEDULE_MISFIRE_SECONDS", 300.0, minimum=1),
     # Worker group of executions whose flow names none.
     "DEFAULT_QUEUE": os.environ.get("AUTOMATION_DEFAULT_QUEUE", "default"),
 }

@@ -129,6 +129,13 @@ class Execution(models.Model):
     deferred = models.BooleanField(
         default=False, help_text="Created with run=False: waits for run() before it is queued."
     )
+    schedule = models.ForeignKey(
+        "Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="firings",
+        help_text="The schedule whose firing this SCHEDULE execution is.",
+    )
+    scheduled_for = models.DateTimeField(
+        null=True, blank=True, help_text="The fire time of a SCHEDULE execution."
+    )
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -146,6 +153,12 @@ class Execution(models.Model):
                 fields=["status", "heartbeat_at"],
                 name="execution_active_idx",
                 condition=Q(status__in=["PENDING", "RUNNING", "WAITING"]),
+            ),
+        ]
+        constraints = [
+            # Exactly once per fire time: a second beat, a redelivery or a restart loses here.
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"], name="execution_one_firing_per_time"
             ),
         ]
         permissions = [
@@ -254,3 +267,270 @@ class Setting(models.Model):
         return self.name
 
 
+
+
+def validate_cron(expression: str) -> None:
+    """Refuse a cron expression that croniter cannot read, saying why."""
+    from croniter import croniter
+
+    if len(expression.split()) != 5:
+        raise ValidationError(
+            f"{expression!r} is not a cron expression: it needs 5 fields "
+            "(minute hour day-of-month month day-of-week)"
+        )
+    try:
+        croniter(expression)
+    except (ValueError, KeyError) as exc:
+        raise ValidationError(f"{expression!r} is not a valid cron expression: {exc}") from None
+
+
+def validate_timezone(name: str) -> None:
+    """Refuse a name that is not an IANA time zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{name!r} is not an IANA time zone (e.g. Europe/Vienna)") from None
+
+
+def _server_timezone() -> str:
+    return str(settings.TIME_ZONE)
+
+
+def _now() -> Any:
+    # Schedule has a field named `timezone`, which hides the module inside its class body.
+    return timezone.now()
+
+
+class ScheduleQuerySet(models.QuerySet["Schedule"]):
+    """Bulk changes keep the beat rows in step too (a plain update sends no signal)."""
+
+    def update(self, **kwargs: Any) -> int:
+        ids = list(self.values_list("pk", flat=True))
+        count = super().update(**kwargs)
+        if ids and not set(kwargs) <= {"last_fired_at", "next_fire_at", "periodic_task"}:
+            from . import schedules
+
+            schedules.sync_many(ids)
+        return count
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        from . import schedules
+
+        task_ids = list(self.exclude(periodic_task=None).values_list("periodic_task", flat=True))
+        result = super().delete()
+        schedules.delete_periodic_tasks(task_ids)
+        return result
+
+
+class Schedule(models.Model):
+    """Starts a flow at fire times: a cron expression, an interval, or one moment (`at`).
+
+    Each schedule owns one django-celery-beat `PeriodicTask`, written only by
+    `executions.schedules` (kept in step on save, enable, disable and delete). Each firing
+    is a SCHEDULE execution; (schedule, fire time) is unique, so a firing happens once.
+    """
+
+    class Overlap(models.TextChoices):
+        ALLOW = "allow"
+        SKIP = "skip"
+        CANCEL_PREVIOUS = "cancel_previous"
+
+    name = models.CharField(max_length=200, unique=True, help_text="Unique name.")
+    flow = models.ForeignKey(
+        Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="schedules",
+        help_text="The flow each firing starts (a deleted flow leaves it empty).",
+    )
+    input_value = models.JSONField(
+        default=dict, blank=True, help_text="Inputs of the flow; `scheduled_at` is added."
+    )
+    mode = models.CharField(
+        max_length=16, choices=Execution.Mode.choices, default=Execution.Mode.PRODUCTIVE
+    )
+    enabled = models.BooleanField(default=True)
+    cron = models.CharField(
+        max_length=200, blank=True, default="", validators=[validate_cron],
+        help_text="Cron expression (minute hour day month weekday), in `timezone`.",
+    )
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Fire every this many seconds, counted from start_at."
+    )
+    at = models.DateTimeField(null=True, blank=True, help_text="Fire once at this moment.")
+    timezone = models.CharField(
+        max_length=64, default=_server_timezone, validators=[validate_timezone],
+        help_text="IANA time zone of the cron expression.",
+    )
+    start_at = models.DateTimeField(null=True, blank=True, help_text="No firing before this.")
+    end_at = models.DateTimeField(null=True, blank=True, help_text="No firing after this.")
+    overlap = models.CharField(
+        max_length=16, choices=Overlap.choices, default=Overlap.ALLOW,
+        help_text="What a firing does while the previous one still runs.",
+    )
+    last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", null=True, blank=True, editable=False,
+        on_delete=models.SET_NULL, related_name="automation_schedule",
+    )
+    created_at = models.DateTimeField(default=_now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScheduleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                name="schedule_one_kind",
+                condition=(
+                    (~Q(cron="") & Q(interval_seconds__isnull=True) & Q(at__isnull=True))
+                    | (Q(cron="") & Q(interval_seconds__isnull=False) & Q(at__isnull=True))
+                    | (Q(cron="") & Q(interval_seconds__isnull=True) & Q(at__isnull=False))
+                ),
+            ),
+            models.CheckConstraint(
+                name="schedule_interval_positive",
+                condition=Q(interval_seconds__isnull=True) | Q(interval_seconds__gt=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save and bring its beat row in step, in one transaction."""
+        from django.db import transaction
+
+        from . import schedules
+
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            schedules.sync(self)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        from django.db import transaction
+
+        from . import schedules
+
+        with transaction.atomic():
+            task_id = self.periodic_task_id
+            result = super().delete(*args, **kwargs)
+            schedules.delete_periodic_tasks([task_id] if task_id else [])
+        return result
+
+    def clean(self) -> None:
+        kinds = [bool(self.cron), self.interval_seconds is not None, self.at is not None]
+        if sum(kinds) != 1:
+            raise ValidationError(
+                {"cron": "give exactly one of cron, interval_seconds or at"}
+            )
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            raise ValidationError({"end_at": "end_at must be after start_at"})
+
+
+class Message(models.Model):
+    """A message form a flow shows to users; the flow may wait for its answer.
+
+    Transitions (conditional updates, one winner): OPEN -> ANSWERED (answer),
+    OPEN -> EXPIRED (its wait timed out, or its execution ended).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ANSWERED = "answered"
+        EXPIRED = "expired"
+
+    execution = models.ForeignKey(
+        Execution, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    subject = models.CharField(max_length=255, blank=True, default="")
+    text = models.TextField(blank=True, default="", help_text="The message shown above the form.")
+    body = models.JSONField(default=dict, blank=True, help_text="The form: a JSON-schema-like object.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    response = models.JSONField(null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "-id"], name="message_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subject or 'message'} ({self.status})"
+
+    def answer(self, response: dict[str, Any], user: Any = None) -> bool:
+        """OPEN -> ANSWERED; False if it was answered or expired already."""
+        now = timezone.now()
+        who = user if user is not None and getattr(user, "is_authenticated", False) else None
+        won = Message.objects.filter(pk=self.pk, status=self.Status.OPEN).update(
+            status=self.Status.ANSWERED, response=response, answered_by=who, answered_at=now
+        )
+        if won:
+            self.status, self.response, self.answered_by, self.answered_at = (
+                self.Status.ANSWERED, response, who, now,
+            )
+        return bool(won)
+
+    def expire(self) -> bool:
+        """OPEN -> EXPIRED; False if it was answered first."""
+        won = Message.objects.filter(pk=self.pk, status=self.Status.OPEN).update(
+            status=self.Status.EXPIRED
+        )
+        if won:
+            self.status = self.Status.EXPIRED
+        return bool(won)
+
+
+class FlowRevision(models.Model):
+    """One saved version of a flow's script: who saved it, when, and what it said.
+
+    A row is written after every save of a flow (one insert, from a post_save receiver), so
+    the newest row is the flow's current script and the older ones are its history.
+    `Execution.flow_revision` holds the `revision` number that an execution ran.
+    """
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField(help_text="The flow's revision number at this save.")
+    script = models.TextField(help_text="The flow's script as saved.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        help_text="Who saved it; empty for saves outside the admin (API, load_flows).",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["flow", "-revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["flow", "revision"], name="flowrevision_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flow_id} revision {self.revision}"
+
+
+def _record_flow_revision(sender: type[Flow], instance: Flow, raw: bool = False, **_: Any) -> None:
+    """Keep the saved script as a revision; the admin sets `instance.revision_author`."""
+    if raw:  # loaddata: fixtures bring their own revisions
+        return
+    author = getattr(instance, "revision_author", None)
+    FlowRevision.objects.bulk_create(
+        [
+            FlowRevision(
+                flow_id=instance.pk,
+                revision=instance.revision,
+                script=instance.script,
+                author=author if getattr(author, "is_authenticated", False) else None,
+            )
+        ],
+        # A racing save that lost the revision bump must not fail the save itself.
+        ignore_conflicts=True,
+    )
+
+
+models.signals.post_save.connect(
+    _record_flow_revision, sender=Flow, dispatch_uid="executions.flow_revision"
+)

@@ -65,6 +65,8 @@ def start_execution(
     queue: str | None = None,
     run: bool = True,
     claim_if_served: bool = False,
+    schedule: Any = None,
+    scheduled_for: Any = None,
 ) -> Execution:
     """Create an execution and queue it once the current transaction commits.
 
@@ -98,6 +100,15 @@ def start_execution(
         queue = queue or flow_obj.queue
     elif type == Execution.Type.CONNECTION:
         raise StartError("type", "CONNECTION executions are not available yet")
+    elif type == Execution.Type.SCHEDULE:
+        # One firing of a schedule (executions.schedules.fire); its flow starts as a child
+        # when it runs, so a deleted or disabled flow ends this execution with that message.
+        if schedule is None or scheduled_for is None:
+            raise StartError("schedule", "a SCHEDULE execution needs its schedule and fire time")
+        name = name or schedule.name
+        flow_obj = schedule.flow
+        queue = queue or (flow_obj.queue if flow_obj else "")  # where its flow runs inline
+        trigger, trigger_ref = Execution.Trigger.SCHEDULE, schedule.name
     elif type == Execution.Type.SCRIPT:
         if not isinstance(script, str) or not script.strip():
             raise StartError("script", "a SCRIPT execution needs the script's source")
@@ -124,6 +135,8 @@ def start_execution(
         queue=group,
         timeout=timeout,
         deferred=not run,
+        schedule=schedule if type == Execution.Type.SCHEDULE else None,
+        scheduled_for=scheduled_for if type == Execution.Type.SCHEDULE else None,
         status=Status.RUNNING if claimed else Status.PENDING,
         created_at=now,
         started_at=now if claimed else None,

@@ -31,3 +31,13 @@ def reconcile() -> dict[str, int]:
     from .reconciler import reconcile as run_reconciler
 
     return run_reconciler()
+
+
+@shared_task(name="executions.fire_schedule", ignore_result=True)
+def fire_schedule(schedule_id: int, scheduled_for: str | None = None) -> int | None:
+    """Beat runs this for a schedule's fire time: records one SCHEDULE execution for
+    (schedule, fire time), at most once however often it is delivered. Returns its id."""
+    from .schedules import fire
+
+    execution = fire(schedule_id, scheduled_for)
+    return execution.pk if execution is not None else None
