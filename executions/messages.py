@@ -129,11 +129,6 @@ def message_record(message: Message) -> dict[str, Any]:
     }
 
 
-def message_channel(message_id: int) -> str:
-    # Same namespace as the engine's other notices (per database and Redis database).
-    return f"{notify._namespace()}:message:{message_id}"
-
-
 def respond(message: Message, response: Any, user: Any = None) -> Message:
     """Validate and store an answer, then wake the flow that waits for it."""
     if message.status != Message.Status.OPEN:
@@ -143,7 +138,7 @@ def respond(message: Message, response: Any, user: Any = None) -> Message:
         message.refresh_from_db(fields=["status"])
         raise MessageClosed(f"message {message.pk} is {message.status}, it takes no answer")
     with contextlib.suppress(Exception):  # the waiter's safety poll finds it anyway
-        notify.client().publish(message_channel(message.pk), message.status)
+        notify.client().publish(notify.message_channel(message.pk), message.status)
     return message
 
 
@@ -175,7 +170,7 @@ def wait(message_id: int, execution_id: int | None, timeout: float | None) -> Me
     pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
     try:
         with contextlib.suppress(Exception):  # without Redis the safety poll still works
-            pubsub.subscribe(message_channel(message.pk))
+            pubsub.subscribe(notify.message_channel(message.pk))
         while True:
             status = Message.objects.values_list("status", flat=True).get(pk=message.pk)
             if status == Message.Status.ANSWERED:

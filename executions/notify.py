@@ -51,6 +51,10 @@ def ended_channel(execution_id: int) -> str:
     return f"{_namespace()}:ended:{execution_id}"
 
 
+def message_channel(message_id: int) -> str:
+    return f"{_namespace()}:message:{message_id}"
+
+
 def publish_ended(execution_id: int, status: str) -> None:
     try:
         client().publish(ended_channel(execution_id), status)
