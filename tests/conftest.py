@@ -22,7 +22,7 @@ def redis_flushed() -> None:
 
 
 @pytest.fixture(scope="session")
-def worker(
+def worker_process(
     django_db_setup: None, django_db_blocker: Any, redis_flushed: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Worker]:
@@ -36,6 +36,19 @@ def worker(
         extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.5"},
     ) as w:
         yield w
+
+
+@pytest.fixture
+def worker(worker_process: Worker, transactional_db: None) -> Iterator[Worker]:
+    """The shared worker, left idle for the next test: whatever a test left running (a flow
+    waiting for a form, a sleeper) is cancelled before the database is flushed."""
+    yield worker_process
+    from executions import services
+    from executions.models import Execution
+
+    leftovers = Execution.objects.filter(status__in=services.NOT_ENDED, parent__isnull=True)
+    for pk in leftovers.values_list("pk", flat=True):
+        services.cancel_execution(pk)
 
 
 @pytest.fixture

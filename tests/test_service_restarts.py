@@ -88,12 +88,13 @@ def test_executions_queued_before_a_redis_restart_all_complete(stack: Stack):
     queued = [stack.start("quick", n=n) for n in range(5)]  # no worker yet: they wait in Redis
     stack.redis.kill()  # the queue is gone with it (no persistence)
     stack.redis.start()
-    beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "automation", "beat", "-l", "info",
-         "-s", str(stack.tmp / "beat-schedule")],
-        cwd=ROOT, env=stack.env, stdout=open(stack.tmp / "beat.log", "wb"),
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with open(stack.tmp / "beat.log", "wb") as beat_log:
+        beat = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "automation", "beat", "-l", "info",
+             "-s", str(stack.tmp / "beat-schedule")],
+            cwd=ROOT, env=stack.env, stdout=beat_log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         with stack.worker("redis-restart") as w:
             wait_until(lambda: all(stack.status(pk) == "ENDED_SUCCESS" for pk in queued), 60, 0.5)
