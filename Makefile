@@ -1,0 +1,54 @@
+# The two commands: `make run` (everything on the embedded default) and `make test`.
+# Only Python 3.11+ is needed; everything else is installed into .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench
+
+help:
+	@echo "make run    install, migrate, load examples/, create the admin user, start web, worker and beat"
+	@echo "make test   ruff, mypy and pytest (PYTEST_ARGS=... is passed to pytest)"
+	@echo "make lint   ruff and mypy only"
+	@echo "make bench  the benchmarks (python -m bench)"
+
+venv: $(STAMP)
+
+# Reinstalled only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[dev]'
+	@touch $@
+
+# The admin user comes from Django's own DJANGO_SUPERUSER_* variables; an existing user is
+# left as it is (createsuperuser --noinput refuses a taken name, which is fine here).
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_flows examples
+	@user="$${DJANGO_SUPERUSER_USERNAME:-admin}"; password="$${DJANGO_SUPERUSER_PASSWORD:-admin}"; \
+	if out=$$(DJANGO_SUPERUSER_USERNAME="$$user" DJANGO_SUPERUSER_PASSWORD="$$password" \
+	          $(PY) manage.py createsuperuser --noinput --email "$${DJANGO_SUPERUSER_EMAIL:-}" 2>&1); then \
+	    echo "Admin user created: $$user / $$password"; \
+	elif echo "$$out" | grep -q "already taken"; then \
+	    echo "Admin user $$user exists (its password is unchanged)"; \
+	else \
+	    echo "$$out" >&2; exit 1; \
+	fi; \
+	echo "Log in at http://127.0.0.1:$${PORT:-8000}/admin/ ; Ctrl-C stops everything"
+	$(PY) scripts/dev.py
+
+# With REDIS_URL unset, scripts/dev.py gives the tests an embedded Redis, as for `make run`.
+test: lint
+	$(PY) scripts/dev.py $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+
+bench: venv
+	$(PY) -m bench
