@@ -13,6 +13,12 @@ from django.conf import settings
 from .workers import Worker, running_worker
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing() -> None:
+    """Users are made by the hundred in tests; the real hasher is slow on purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def redis_flushed() -> None:
     """Each test session starts on an empty Redis database (set by REDIS_URL)."""
