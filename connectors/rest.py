@@ -1,0 +1,239 @@
+"""REST: one HTTP request with requests, optionally retried with exponential backoff."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from typing import Any
+
+import requests
+
+from .base import Connector as BaseConnector
+from .base import ConnectorError, InputError, mask_url
+
+DEFAULT_EXPECTED = (200, 201, 202, 204)
+DEFAULT_BACKOFF = {"initial": 1.0, "maximum": 30.0, "multiplier": 2.0, "deadline": 120.0}
+
+
+class Connector(BaseConnector):
+    """An HTTP request; output `status_code, headers, json` (if the body is JSON), `text`,
+    `url` (after redirects). A status outside `expected_status_code` ends in error."""
+
+    type_name = "REST"
+    inputs = {
+        "url": "the full URL (or give scheme, hostname, port, path)",
+        "scheme": "http or https (default https) when no url is given",
+        "hostname": "host name when no url is given",
+        "port": "port when no url is given",
+        "path": "path when no url is given",
+        "method": "HTTP method, default GET",
+        "params": "query parameters (object)",
+        "headers": "request headers (object)",
+        "json": "a JSON body",
+        "data": "a form body (object) or raw body (text)",
+        "text": "a text/plain body",
+        "auth": "basic auth: [user, password] or {user, password}",
+        "timeout": "seconds to connect and to wait for the answer (default 60)",
+        "verify_ssl": "check the server's certificate (default true), or a CA bundle path",
+        "allow_redirects": "follow redirects (default true)",
+        "expected_status_code": "status code(s) that count as success (default 200, 201, 202, 204)",
+        "retry_backoff": "retry connection errors and 5xx: {initial, maximum, multiplier, deadline}",
+    }
+    required = (("url", "hostname"),)
+    exclusive = (("json", "data", "text"), ("url", "hostname"))
+    secret_inputs = frozenset({"auth"})
+    default_timeout = 60.0
+
+    def call(self) -> dict[str, Any]:
+        url = self._url()
+        method = str(self.get("method", "GET")).upper()
+        expected = self._expected()
+        backoff = self._backoff()
+        shown = f"{method} {mask_url(url)}"
+        request = self._request_kwargs()
+        started = time.monotonic()
+        delay = backoff["initial"] if backoff else 0.0
+        session = requests.Session()
+        try:
+            attempt = 0
+            while True:
+                attempt += 1
+                response, failure = self._attempt(session, method, url, request, shown)
+                retryable = (
+                    failure is not None
+                    or (response is not None and response.status_code >= 500
+                        and response.status_code not in expected)
+                )
+                if not retryable or backoff is None:
+                    break
+                if time.monotonic() - started + delay > backoff["deadline"]:
+                    self.log(f"{shown}: giving up after {attempt} attempts (deadline "
+                             f"{backoff['deadline']:g} s)", level="WARNING")
+                    break
+                why = failure or f"status {response.status_code if response is not None else '?'}"
+                self.log(f"{shown}: {why}; retrying in {delay:g} s", level="WARNING",
+                         attempt=attempt)
+                self.sleep(delay)
+                delay = min(delay * backoff["multiplier"], backoff["maximum"])
+            if response is None:
+                raise ConnectorError(f"{shown} {failure}")
+            output = self._output(response)
+            self.log(f"{shown} -> {response.status_code} ({attempt} attempt"
+                     f"{'s' if attempt > 1 else ''}, {time.monotonic() - started:.2f} s)")
+            if response.status_code not in expected:
+                raise ConnectorError(
+                    f"{shown} answered {response.status_code} {response.reason or ''}".rstrip()
+                    + f" (expected {', '.join(map(str, sorted(expected)))})"
+                    + _excerpt(response.text),
+                    output=output,
+                )
+            return output
+        finally:
+            session.close()
+
+    # --- one request ------------------------------------------------------------------------
+    def _attempt(
+        self, session: requests.Session, method: str, url: str, request: dict[str, Any],
+        shown: str,
+    ) -> tuple[requests.Response | None, str | None]:
+        timeout = request["timeout"]
+        try:
+            with self.interruptible():
+                response = session.request(method, url, **request)
+                response.content  # noqa: B018 - read the body inside the interruptible block
+            return response, None
+        except requests.exceptions.ConnectTimeout:
+            return None, f"could not connect within {timeout:g} s"
+        except requests.exceptions.ReadTimeout:
+            # Not retried: the server may have acted on the request already.
+            raise ConnectorError(f"{shown} timed out: no answer within {timeout:g} s") from None
+        except requests.exceptions.SSLError as exc:
+            raise ConnectorError(f"{shown} failed the TLS handshake: {_reason(exc)}") from None
+        except requests.exceptions.TooManyRedirects:
+            raise ConnectorError(f"{shown} redirected too many times") from None
+        except requests.exceptions.ConnectionError as exc:
+            return None, f"could not connect: {_reason(exc)}"
+        except requests.exceptions.InvalidURL as exc:
+            raise InputError(f"url {mask_url(url)!r} is not valid: {exc}") from None
+        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+            raise InputError(f"url {mask_url(url)!r} needs a scheme, http:// or https://") from None
+
+    def _output(self, response: requests.Response) -> dict[str, Any]:
+        output: dict[str, Any] = {
+            "status_code": response.status_code,
+            "headers": dict(response.headers),
+            "text": response.text,
+            "url": mask_url(response.url),
+        }
+        if "json" in response.headers.get("Content-Type", "").lower() and response.content:
+            with contextlib.suppress(ValueError):  # declared JSON but is not: text is there
+                output["json"] = response.json()
+        return output
+
+    # --- inputs -----------------------------------------------------------------------------
+    def _url(self) -> str:
+        if self.given("url"):
+            url = self.get("url")
+            if not isinstance(url, str):
+                raise InputError("url must be text")
+            return url
+        scheme = str(self.get("scheme", "https")).lower()
+        host = str(self.get("hostname"))
+        port = self.get("port")
+        path = str(self.get("path", ""))
+        if path and not path.startswith("/"):
+            path = "/" + path
+        return f"{scheme}://{host}{f':{int(port)}' if port else ''}{path}"
+
+    def _expected(self) -> set[int]:
+        raw = self.get("expected_status_code", DEFAULT_EXPECTED)
+        codes = raw if isinstance(raw, list | tuple) else [raw]
+        try:
+            return {int(c) for c in codes}
+        except (TypeError, ValueError):
+            raise InputError(
+                f"expected_status_code must be a status code or a list of them, not {raw!r}"
+            ) from None
+
+    def _backoff(self) -> dict[str, float] | None:
+        raw = self.get("retry_backoff")
+        if raw in (None, False):
+            return None
+        if raw is True:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise InputError("retry_backoff must be an object {initial, maximum, multiplier, deadline}")
+        unknown = set(raw) - set(DEFAULT_BACKOFF)
+        if unknown:
+            raise InputError(
+                f"retry_backoff has no {', '.join(sorted(unknown))}; "
+                "it takes initial, maximum, multiplier, deadline"
+            )
+        backoff = {**DEFAULT_BACKOFF}
+        for key, value in raw.items():
+            try:
+                backoff[key] = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"retry_backoff.{key} must be a number, not {value!r}") from None
+            if backoff[key] < 0 or (key == "multiplier" and backoff[key] < 1):
+                raise InputError(f"retry_backoff.{key} is out of range: {value!r}")
+        return backoff
+
+    def _request_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "timeout": self.timeout(),
+            "allow_redirects": bool(self.get("allow_redirects", True)),
+            "verify": self.get("verify_ssl", True),
+        }
+        params, headers = self.get("params", {}), self.get("headers", {})
+        if not isinstance(params, dict):
+            raise InputError("params must be an object")
+        if not isinstance(headers, dict):
+            raise InputError("headers must be an object")
+        if params:
+            kwargs["params"] = params
+        if headers:
+            kwargs["headers"] = {str(k): str(v) for k, v in headers.items()}
+        if self.values.get("json") is not None:
+            kwargs["json"] = self.values["json"]
+        elif self.given("data"):
+            kwargs["data"] = self.get("data")
+        elif self.given("text"):
+            kwargs["data"] = str(self.get("text")).encode()
+            headers = kwargs.setdefault("headers", {})
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "text/plain; charset=utf-8"
+        auth = self.get("auth")
+        if auth:
+            kwargs["auth"] = _basic_auth(auth)
+        return kwargs
+
+
+def _basic_auth(auth: Any) -> tuple[str, str]:
+    if isinstance(auth, list | tuple) and len(auth) == 2:
+        return str(auth[0]), str(auth[1])
+    if isinstance(auth, dict):
+        user = auth.get("user", auth.get("username"))
+        if user is not None and "password" in auth:
+            return str(user), str(auth["password"])
+    raise InputError("auth must be [user, password] or {\"user\": ..., \"password\": ...}")
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
+
+
+def _reason(exc: Exception) -> str:
+    """The cause without urllib3's wrapping ('Connection refused', not three nested reprs)."""
+    text = str(exc)
+    found = _ERRNO.search(text)
+    if found:
+        return found.group(0).strip()
+    return text[:300]
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    if not text:
+        return ""
+    return ": " + (text if len(text) <= limit else text[:limit] + "...")
