@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -67,6 +68,43 @@ def _dev_secret(filename: str) -> str:
 
 DEBUG = _env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY") or _dev_secret("secret_key")
+
+
+def _fernet_keys(raw: str | None) -> list[str]:
+    """FIELD_ENCRYPTION_KEY: one or more comma-separated Fernet keys, newest first.
+
+    The first key encrypts; all of them decrypt, so a new key can be put in front and
+    `manage.py rotate_encryption_key` re-encrypts the stored secrets with it. Unset, a key
+    is generated once for the embedded default and kept in var/field_encryption_key.
+    """
+    import base64
+    import binascii
+
+    if not raw or not raw.strip():
+        path = VAR_DIR / "field_encryption_key"
+        try:
+            raw = path.read_text().strip()
+        except FileNotFoundError:
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            raw = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            path.write_text(raw)
+            path.chmod(0o600)
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    for number, key in enumerate(keys, 1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEY: key {number} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes; make one with `python -c \"from cryptography.fernet "
+                "import Fernet; print(Fernet.generate_key().decode())\"`)."
+            )
+    return keys
+
+
+FIELD_ENCRYPTION_KEY = _fernet_keys(os.environ.get("FIELD_ENCRYPTION_KEY"))
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h
 ]
@@ -82,6 +120,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "knox",  # API tokens stored as hashes, revocable
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
@@ -173,6 +212,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": _env_int("AUTOMATION_VISIBILITY_TIMEOUT", 3600, minimum=1),
     "socket_timeout": 10,
     "socket_connect_timeout": 10,
+    # Execution priority (executions.services.PRIORITY): one Redis list per step and queue;
+    # a worker pops step 0 (high) of all its queues before step 3 (normal) before 6 (low).
+    "priority_steps": [0, 3, 6],
+    # Within a step, the queues in the order the worker lists them (-Q), not round robin.
+    "queue_order_strategy": "priority",
 }
 # django-celery-beat's DatabaseScheduler, with exact fire times for schedules (DST, no drift).
 CELERY_BEAT_SCHEDULER = "executions.schedules:BeatScheduler"
@@ -198,11 +242,17 @@ AUTOMATION: dict[str, Any] = {
     "SCHEDULE_MISFIRE_SECONDS": _env_number("AUTOMATION_SCHEDULE_MISFIRE_SECONDS", 300.0, minimum=1),
     # Worker group of executions whose flow names none.
     "DEFAULT_QUEUE": os.environ.get("AUTOMATION_DEFAULT_QUEUE", "default"),
+    # The largest body a webhook call may send; larger ones are refused with 413.
+    "WEBHOOK_MAX_BODY_BYTES": _env_int("AUTOMATION_WEBHOOK_MAX_BODY_BYTES", 1_048_576, minimum=1),
+    # How long a synchronous webhook call waits for its execution before answering 202.
+    "WEBHOOK_WAIT_SECONDS": _env_number("AUTOMATION_WEBHOOK_WAIT_SECONDS", 30.0, minimum=0),
 }
 
 # --- Django REST framework ----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that an anonymous call is answered 401 with `WWW-Authenticate: Token`.
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
@@ -214,6 +264,15 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every error is JSON naming the field (or `detail`), never an HTML page.
+    "EXCEPTION_HANDLER": "executions.api.errors.exception_handler",
+}
+# API tokens (django-rest-knox): stored as SHA-512 digests, revoked by deleting the row.
+# 0 hours = tokens do not expire (automation clients keep theirs until it is revoked).
+_TOKEN_TTL_HOURS = _env_number("AUTOMATION_API_TOKEN_TTL_HOURS", 0, minimum=0)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=_TOKEN_TTL_HOURS) if _TOKEN_TTL_HOURS else None,
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Automation engine API",

@@ -155,9 +155,21 @@ def execute(execution: Execution) -> str:
         return execution.status
 
     final = with_db_retry(record_end)
+    if getattr(execution, "concurrency_limited", False):  # set by executions.limits.claim
+        _release_slot(execution)
     if g.any_terminated():
         raise ExecutionTerminated()  # an ancestor in this process was cancelled too
     return final
+
+
+def _release_slot(execution: Execution) -> None:
+    """Its flow has a concurrency limit: let the oldest waiting execution have the slot."""
+    from . import limits
+
+    try:
+        with_db_retry(lambda: limits.release(execution))
+    except Exception:  # the waiting ones are then sent by the reconciler's next pass
+        log.exception("could not release the concurrency slot of execution %s", execution.pk)
 
 
 def with_db_retry(action: Callable[[], Any], deadline_seconds: float = 60) -> Any:

@@ -13,7 +13,7 @@ def execution_json(execution: Execution) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return value.isoformat() if value else None
 
-    return {
+    data = {
         "id": execution.pk,
         "type": execution.type,
         "name": execution.name,
@@ -32,3 +32,7 @@ def execution_json(execution: Execution) -> dict[str, Any]:
         "started_at": iso(execution.started_at),
         "ended_at": iso(execution.ended_at),
     }
+    if execution.status == Execution.Status.PENDING:
+        # Read-only: why it has not started ("no worker serves queue X", a full limit).
+        data["waiting_reason"] = execution.waiting_reason
+    return data

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import limits
 from .models import Execution, Flow
 from .queues import celery_queue, default_group, serves
 
@@ -39,7 +40,7 @@ def resolve_flow(flow: Flow | str | int) -> Flow:
     # Not the script: the runner's compile cache keys on (flow id, revision).
     found = (
         Flow.objects.filter(lookup)
-        .only("id", "name", "enabled", "queue", "timeout", "revision")
+        .only("id", "name", "enabled", "queue", "timeout", "revision", "concurrency_limit")
         .first()
     )
     if found is None:
@@ -63,6 +64,7 @@ def start_execution(
     trigger_ref: str = "",
     timeout: float | None = None,
     queue: str | None = None,
+    priority: str | None = None,
     run: bool = True,
     claim_if_served: bool = False,
     schedule: Any = None,
@@ -89,6 +91,7 @@ def start_execution(
         raise StartError("mode", f"unknown mode {mode!r}; one of {', '.join(Execution.Mode.values)}")
 
     flow_obj: Flow | None = None
+    prepared: Any = None  # a CONNECTION execution's connectors.services.PreparedCall
     if type == Execution.Type.FLOW:
         if flow is None or flow == "":
             raise StartError("flow", "a FLOW execution needs a flow name")
@@ -99,7 +102,14 @@ def start_execution(
         timeout = timeout if timeout is not None else flow_obj.timeout
         queue = queue or flow_obj.queue
     elif type == Execution.Type.CONNECTION:
-        raise StartError("type", "CONNECTION executions are not available yet")
+        # A stored connection by name, or an inline connector type; inline secrets are
+        # taken out of input_value here and kept encrypted (connectors.services).
+        from connectors.services import prepare
+
+        prepared = prepare(connection, connector_type, input_value)
+        input_value = prepared.input_value
+        name = name or prepared.name
+        queue = queue or prepared.queue
     elif type == Execution.Type.SCHEDULE:
         # One firing of a schedule (executions.schedules.fire); its flow starts as a child
         # when it runs, so a deleted or disabled flow ends this execution with that message.
@@ -116,8 +126,20 @@ def start_execution(
     if timeout is not None and timeout <= 0:
         raise StartError("timeout", "timeout must be a positive number of seconds")
     group = queue or (parent.queue if parent is not None else "") or default_group()
+    priority = priority or (parent.priority if parent is not None else Execution.Priority.NORMAL)
+    if priority not in Execution.Priority.values:
+        raise StartError(
+            "priority", f"unknown priority {priority!r}; one of {', '.join(Execution.Priority.values)}"
+        )
 
-    claimed = claim_if_served and run and serves(group, mode)
+    # A child of a flow with a concurrency limit is never created claimed: it takes its
+    # slot through claim() like any other (executions.limits), inline or on a worker.
+    limited = (
+        type == Execution.Type.FLOW
+        and flow_obj is not None
+        and flow_obj.concurrency_limit is not None
+    )
+    claimed = claim_if_served and run and serves(group, mode) and not limited
     now = timezone.now()
     execution = Execution.objects.create(
         type=type,
@@ -127,12 +149,15 @@ def start_execution(
         flow=flow_obj,
         flow_revision=flow_obj.revision if flow_obj else None,
         script=script if type == Execution.Type.SCRIPT else "",
+        connection=prepared.connection if prepared is not None else None,
+        connector_type=prepared.connector_type if prepared is not None else "",
         parent=parent,
         root_id=(parent.root_id or parent.pk) if parent is not None else None,
         trigger=Execution.Trigger.PARENT if parent is not None else trigger,
         trigger_ref=trigger_ref,
         user=user if user is not None and user.is_authenticated else None,
         queue=group,
+        priority=priority,
         timeout=timeout,
         deferred=not run,
         schedule=schedule if type == Execution.Type.SCHEDULE else None,
@@ -142,9 +167,25 @@ def start_execution(
         started_at=now if claimed else None,
         heartbeat_at=now if claimed else None,
     )
+    if prepared is not None and prepared.secrets:
+        from connectors.services import store_secrets
+
+        store_secrets(execution, prepared.secrets)
     if run and not claimed:
-        dispatch(execution)
+        if limited:
+            limits.dispatch_if_free(execution)  # else it is sent when a slot frees
+        else:
+            dispatch(execution)
     return execution
+
+
+# Celery message priority per Execution.Priority; on Redis 0 is popped first. The steps
+# match CELERY_BROKER_TRANSPORT_OPTIONS["priority_steps"] in automation/settings.py.
+PRIORITY: dict[str, int] = {
+    Execution.Priority.HIGH: 0,
+    Execution.Priority.NORMAL: 3,
+    Execution.Priority.LOW: 6,
+}
 
 
 def dispatch(execution: Execution) -> None:
@@ -153,12 +194,26 @@ def dispatch(execution: Execution) -> None:
 
     queue = celery_queue(execution.queue, execution.mode)
     pk = execution.pk
-    transaction.on_commit(lambda: run_execution.apply_async((pk,), queue=queue))
+    options: dict[str, Any] = {
+        "queue": queue,
+        "priority": PRIORITY[execution.priority],
+        # What Flower and the worker's log show for the task: the id it takes, and which
+        # execution that is (names only, never input values: they may hold secrets).
+        "argsrepr": f"({pk},)",
+        "kwargsrepr": repr(
+            {"name": execution.name, "type": str(execution.type), "mode": str(execution.mode)}
+        ),
+    }
+    transaction.on_commit(lambda: run_execution.apply_async((pk,), **options))
 
 
 def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool:
     """Start an execution created with `run=False`. True when the caller must run it inline."""
-    claimed = claim_if_served and serves(execution.queue, execution.mode)
+    claimed = (
+        claim_if_served
+        and serves(execution.queue, execution.mode)
+        and not limits.is_limited(execution)  # then its slot is taken through claim()
+    )
     changes: dict[str, Any] = {"deferred": False}
     if claimed:
         now = timezone.now()
@@ -177,11 +232,13 @@ def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool
 def claim(execution_id: int) -> Execution | None:
     """PENDING -> RUNNING for exactly one caller; None for everyone else."""
     now = timezone.now()
-    won = Execution.objects.filter(pk=execution_id, status=Status.PENDING, deferred=False).update(
-        status=Status.RUNNING, started_at=now, heartbeat_at=now
+    won = (
+        Execution.objects.filter(pk=execution_id, status=Status.PENDING, deferred=False)
+        .filter(limits.UNLIMITED)  # same single UPDATE; limited flows take the path below
+        .update(status=Status.RUNNING, started_at=now, heartbeat_at=now)
     )
     if not won:
-        return None
+        return limits.claim(execution_id)  # a limited flow's, or another caller won the row
     return Execution.objects.select_related("user").get(pk=execution_id)
 
 
@@ -195,10 +252,8 @@ def descendant_ids(execution_id: int) -> list[int]:
     return found
 
 
-def _end_many(ids: Iterable[int], status: str, message: str) -> list[int]:
-    """End those of `ids` that have not ended yet; tell their waiters and workers."""
-    from . import notify
-
+def _close(ids: Iterable[int], status: str, message: str) -> list[tuple[int, str]]:
+    """End those of `ids` that have not ended yet (database only); returns (id, status)."""
     ids = list(ids)
     if not ids:
         return []
@@ -208,38 +263,59 @@ def _end_many(ids: Iterable[int], status: str, message: str) -> list[int]:
     Execution.objects.filter(pk__in=still_open, status__in=NOT_ENDED).update(
         status=status, message=message, ended_at=timezone.now()
     )
-    notify.publish_cancel(still_open)
-    for pk in still_open:
-        notify.publish_ended(pk, status)
-    return still_open
+    return [(pk, status) for pk in still_open]
+
+
+def _announce(ended: list[tuple[int, str]]) -> list[int]:
+    """Tell workers to stop running them and waiters that they ended (after commit)."""
+    from . import notify
+
+    ids = [pk for pk, _ in ended]
+
+    def publish() -> None:
+        notify.publish_cancel(ids)
+        for pk, status in ended:
+            notify.publish_ended(pk, status)
+
+    if ids:
+        transaction.on_commit(publish)
+    return ids
+
+
+def end_executions(ids: Iterable[int], status: str, message: str) -> list[int]:
+    """End those of `ids` that have not ended yet; tell their waiters and workers."""
+    return _announce(_close(ids, status, message))
 
 
 def cancel_execution(execution: Execution | int, message: str = "cancelled") -> list[int]:
     """End an execution and all its descendants ENDED_CANCELLED; returns the ids ended.
 
-    The rows end at once; a worker running one of them is interrupted within a moment.
+    The whole tree ends in one transaction, so whoever hears that the execution ended
+    finds its descendants ended too; a worker running one of them is interrupted at once.
     """
     pk = execution if isinstance(execution, int) else execution.pk
-    ended = _end_many([pk], Status.ENDED_CANCELLED, message)
-    ended += _end_many(descendant_ids(pk), Status.ENDED_CANCELLED, f"cancelled with execution {pk}")
-    return ended
+    descendants = descendant_ids(pk)
+    with transaction.atomic():
+        ended = _close([pk], Status.ENDED_CANCELLED, message)
+        ended += _close(descendants, Status.ENDED_CANCELLED, f"cancelled with execution {pk}")
+    return _announce(ended)
 
 
 def end_timed_out(execution_id: int, timeout: float) -> list[int]:
-    """End an execution ENDED_ERROR for its timeout and cancel its descendants."""
-    ended = _end_many([execution_id], Status.ENDED_ERROR, f"timed out after {timeout:g} s")
-    if ended:
-        ended += _end_many(
-            descendant_ids(execution_id),
-            Status.ENDED_CANCELLED,
-            f"cancelled: execution {execution_id} timed out",
-        )
-    return ended
+    """End an execution ENDED_ERROR for its timeout and cancel its descendants, at once."""
+    descendants = descendant_ids(execution_id)
+    with transaction.atomic():
+        ended = _close([execution_id], Status.ENDED_ERROR, f"timed out after {timeout:g} s")
+        if ended:
+            ended += _close(
+                descendants, Status.ENDED_CANCELLED, f"cancelled: execution {execution_id} timed out"
+            )
+    return _announce(ended)
 
 
 def end_lost(ids: list[int]) -> list[int]:
     """End executions whose worker stopped sending heartbeats; tell their waiters."""
-    return _end_many(ids, Status.ENDED_ERROR, "worker lost: its worker stopped without ending it")
+    return end_executions(ids, Status.ENDED_ERROR, "worker lost: its worker stopped without ending it")
 
 
 def _satisfied(return_when: str, total: int, statuses: dict[int, str]) -> bool:

@@ -34,7 +34,7 @@ def end_after_grace(grace: float) -> None:
     ids = _running_execution_ids()
     if not ids:
         return
-    ended = services._end_many(
+    ended = services.end_executions(
         ids, Execution.Status.ENDED_ERROR,
         f"worker shut down: still running {grace:g} s after the worker was asked to stop",
     )
