@@ -1,0 +1,85 @@
+"""Errors of the REST API: always JSON, naming the field (`{"field": ["message"]}`) or
+giving a `detail`; never an HTML page.
+
+DRF already answers its own exceptions so. This handler adds what DRF leaves to Django
+(which would answer with an HTML page or a 500): model validation, values the database
+refuses, integrity conflicts, and, as a last resort, any other exception (logged, then
+answered `{"detail": ...}` with 500, still JSON).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
+from django.db.models import ProtectedError, RestrictedError
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus JSON answers for the exceptions DRF does not know."""
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        return response
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"non_field_errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DataError | ValueError):
+        # A value the database cannot hold (a NUL byte, a number out of range, ...).
+        logger.warning("API request refused by the database: %s", _first_line(exc))
+        return Response(
+            {"detail": f"a value in the request is not valid: {_first_line(exc)}"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, ProtectedError | RestrictedError):
+        return Response(
+            {"detail": f"it is still in use: {_first_line(exc)}"}, status=status.HTTP_409_CONFLICT
+        )
+    if isinstance(exc, IntegrityError):
+        return Response(
+            {"detail": f"conflicts with existing data: {_first_line(exc)}"},
+            status=status.HTTP_409_CONFLICT,
+        )
+    logger.exception("API request failed", exc_info=exc)
+    return Response(
+        {"detail": "internal error; the server log has the details"},
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@csrf_exempt  # a POST to a wrong path is answered 404, not refused for its missing CSRF token
+def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any path under /api/ that no route knows: JSON 404 (or the slash that was missing)."""
+    if not request.path.endswith("/") and request.method in ("GET", "HEAD"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found:
+            query = request.META.get("QUERY_STRING", "")
+            return HttpResponsePermanentRedirect(request.path + "/" + (f"?{query}" if query else ""))
+    return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """For `handler404` in the root URLconf: JSON under /api/, Django's page elsewhere."""
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
+    return page_not_found(request, exception or Exception("not found"))

@@ -1,0 +1,297 @@
+"""`/api/executions/`: list (filtered), retrieve, start (`POST`, optionally waiting), and per
+execution `logs/` (tail with `?after=`), `children/` and `cancel/`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import django_filters
+from django import forms
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from executions import permissions, services
+from executions.models import Execution, ExecutionLog
+from executions.serializers import execution_json
+
+STARTABLE = [Execution.Type.FLOW, Execution.Type.SCRIPT, Execution.Type.CONNECTION]
+_MAX_ID = 2**63 - 1  # larger ids cannot exist (bigint): refuse them as bad input
+
+
+class ExecutionSerializer(serializers.Serializer):
+    """Execution JSON, the flow_api field names (`executions.serializers.execution_json`).
+
+    The fields are declared for the schema only; the shape itself comes from
+    `execution_json`, which the webhooks and the shell share.
+    """
+
+    id = serializers.IntegerField(read_only=True)
+    type = serializers.ChoiceField(Execution.Type.choices, read_only=True)
+    name = serializers.CharField(read_only=True)
+    status = serializers.ChoiceField(Execution.Status.choices, read_only=True)
+    mode = serializers.ChoiceField(Execution.Mode.choices, read_only=True)
+    input_value = serializers.JSONField(read_only=True, help_text="The inputs it started with.")
+    output_value = serializers.JSONField(read_only=True, help_text="What it saved or returned.")
+    message = serializers.CharField(read_only=True, help_text="Status message or error.")
+    # Declared fields leave the class namespace (DRF's metaclass): these do not shadow
+    # Field.parent / Field.root at run time.
+    parent = serializers.IntegerField(  # type: ignore[assignment]
+        read_only=True, allow_null=True, help_text="Parent's id."
+    )
+    root = serializers.IntegerField(  # type: ignore[assignment]
+        read_only=True, allow_null=True, help_text="Id of the top of its tree (null at the top)."
+    )
+    flow = serializers.CharField(read_only=True, allow_null=True, help_text="Name of its flow.")
+    flow_revision = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The flow revision it ran."
+    )
+    trigger = serializers.ChoiceField(Execution.Trigger.choices, read_only=True)
+    queue = serializers.CharField(read_only=True, help_text="Worker group that runs it.")
+    created_at = serializers.DateTimeField(read_only=True)
+    started_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    ended_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def to_representation(self, instance: Execution) -> dict[str, Any]:
+        return execution_json(instance)
+
+
+class ExecutionStartSerializer(serializers.Serializer):
+    """What to start. `type` defaults to FLOW."""
+
+    type = serializers.ChoiceField(
+        STARTABLE, default=Execution.Type.FLOW,
+        help_text="FLOW (a stored flow), SCRIPT (inline source) or CONNECTION (a connector call).",
+    )
+    flow = serializers.CharField(
+        required=False, max_length=255, help_text="FLOW: the name of the flow to start."
+    )
+    script = serializers.CharField(
+        required=False, trim_whitespace=False,
+        help_text="SCRIPT: Python source with handler(system, this).",
+    )
+    connection = serializers.CharField(
+        required=False, max_length=255, help_text="CONNECTION: the name of a stored connection."
+    )
+    connector_type = serializers.CharField(
+        required=False, max_length=64,
+        help_text="CONNECTION: a connector type (REST, SQLPG, ...) for an inline call.",
+    )
+    input_value = serializers.DictField(
+        required=False, default=dict, help_text="The inputs: a JSON object."
+    )
+    mode = serializers.ChoiceField(
+        Execution.Mode.choices, default=Execution.Mode.PRODUCTIVE,
+        help_text="productive needs the run permission, development the try permission.",
+    )
+    name = serializers.CharField(required=False, max_length=255, help_text="A name to show.")
+    wait = serializers.FloatField(
+        required=False, min_value=0,
+        help_text="Seconds to wait for the end before answering (at most "
+        "AUTOMATION_MAX_API_WAIT_SECONDS). The answer is the state when it ended or the wait "
+        "ran out.",
+    )
+
+    def validate_wait(self, value: float) -> float:
+        limit = float(settings.AUTOMATION["MAX_API_WAIT_SECONDS"])
+        if value > limit:
+            raise serializers.ValidationError(f"wait is at most {limit:g} seconds")
+        return value
+
+
+class ExecutionLogSerializer(serializers.ModelSerializer):
+    """One log entry of an execution (`this.log(...)`)."""
+
+    class Meta:
+        model = ExecutionLog
+        fields = ["id", "created_at", "level", "text", "data"]
+        read_only_fields = fields
+
+
+class LogQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(required=False, min_value=0, max_value=_MAX_ID)
+
+
+class IdFilter(django_filters.Filter):
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", _MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """An ISO 8601 moment, turned into UTC; offsets no clock uses are refused (the database
+    would refuse them with an error instead)."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        moment = django_filters.fields.IsoDateTimeField().to_python(value)
+        if moment is None:
+            return None
+        offset = moment.utcoffset()
+        if offset is not None and abs(offset) > timedelta(hours=14):
+            raise forms.ValidationError("the time zone offset is out of range (at most 14 h)")
+        try:
+            return moment.astimezone(UTC) if offset is not None else moment
+        except OverflowError:
+            raise forms.ValidationError("the moment is out of range") from None
+
+
+class UtcDateTimeFilter(django_filters.Filter):
+    field_class = UtcDateTimeField
+
+
+class ExecutionFilter(django_filters.FilterSet):
+    """Filters of the execution list; several values of status, type or mode match any."""
+
+    status = django_filters.MultipleChoiceFilter(choices=Execution.Status.choices)
+    type = django_filters.MultipleChoiceFilter(choices=Execution.Type.choices)
+    mode = django_filters.MultipleChoiceFilter(choices=Execution.Mode.choices)
+    trigger = django_filters.MultipleChoiceFilter(choices=Execution.Trigger.choices)
+    flow = django_filters.CharFilter(field_name="flow__name", help_text="Name of the flow.")
+    parent = IdFilter(field_name="parent_id", help_text="Id of the parent.")
+    root = IdFilter(field_name="root_id", help_text="Id of the root of the tree.")
+    created_after = UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601)."
+    )
+    created_before = UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Created before (ISO 8601)."
+    )
+
+    class Meta:
+        model = Execution
+        fields = [
+            "status", "type", "mode", "trigger", "flow", "parent", "root",
+            "created_after", "created_before",
+        ]
+
+
+_ERROR = OpenApiResponse(
+    OpenApiTypes.OBJECT, description='`{"field": ["message"]}` or `{"detail": "message"}`'
+)
+
+
+class ExecutionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Executions, newest first. Reading needs `view_execution`; starting needs `try`
+    (development) or `run` (productive); cancelling `change_execution` or the start
+    permission of the execution's mode."""
+
+    queryset = Execution.objects.select_related("flow")
+    serializer_class = ExecutionSerializer
+    permission_classes = [permissions.ModelPermissions]
+    lookup_value_regex = "[0-9]+"
+    filterset_class = ExecutionFilter
+    ordering_fields = ["id", "created_at", "started_at", "ended_at", "status", "name"]
+    ordering = ["-id"]
+
+    def get_permissions(self) -> Sequence[Any]:
+        if self.action == "create":
+            return [permissions.MayStartExecutions()]
+        if self.action == "cancel":
+            # Which permission depends on the execution's mode: checked in `cancel`.
+            return [IsAuthenticated()]
+        return super().get_permissions()
+
+    @extend_schema(
+        request=ExecutionStartSerializer,
+        responses={201: ExecutionSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR},
+        description="Start an execution through the one way in (`start_execution`). With "
+        "`wait`, answer when it ended or the wait ran out; either way 201 with its JSON.",
+    )
+    def create(self, request: Request) -> Response:
+        payload = ExecutionStartSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        if not permissions.may_start(request.user, data["mode"]):
+            raise PermissionDenied(
+                f"You may not start {data['mode']} executions "
+                f"(needs the {permissions.start_permission(data['mode'])} permission)."
+            )
+        try:
+            execution = services.start_execution(
+                type=data["type"],
+                flow=data.get("flow"),
+                script=data.get("script", ""),
+                connection=data.get("connection"),
+                connector_type=data.get("connector_type"),
+                input_value=data["input_value"],
+                mode=data["mode"],
+                name=data.get("name"),
+                user=request.user,
+                trigger=Execution.Trigger.API,
+            )
+        except services.StartError as exc:
+            answer = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_400_BAD_REQUEST
+            return Response({exc.field: [exc.message]}, status=answer)
+        if data.get("wait"):
+            services.wait_for([execution.pk], timeout=data["wait"])
+        execution = self.get_queryset().get(pk=execution.pk)
+        url = request.build_absolute_uri(f"{request.path.rstrip('/')}/{execution.pk}/")
+        return Response(
+            ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED,
+            headers={"Location": url},
+        )
+
+    @extend_schema(
+        parameters=[OpenApiParameter(
+            "after", int, description="Only entries with an id above this (for tailing)."
+        )],
+        responses={200: ExecutionLogSerializer(many=True), 400: _ERROR, 404: _ERROR},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def logs(self, request: Request, pk: str | None = None) -> Response:
+        """The execution's log, oldest first; `?after=<id>` gives the entries after that one."""
+        execution = self.get_object()
+        query = LogQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        entries = ExecutionLog.objects.filter(execution=execution).order_by("id")
+        if query.validated_data.get("after") is not None:
+            entries = entries.filter(id__gt=query.validated_data["after"])
+        page = self.paginate_queryset(entries)
+        if page is not None:
+            return self.get_paginated_response(ExecutionLogSerializer(page, many=True).data)
+        return Response(ExecutionLogSerializer(entries, many=True).data)
+
+    @extend_schema(responses={200: ExecutionSerializer(many=True), 404: _ERROR})
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def children(self, request: Request, pk: str | None = None) -> Response:
+        """The execution's direct children, in the order they were started."""
+        execution = self.get_object()
+        children = self.get_queryset().filter(parent=execution).order_by("id")
+        page = self.paginate_queryset(children)
+        if page is not None:
+            return self.get_paginated_response(ExecutionSerializer(page, many=True).data)
+        return Response(ExecutionSerializer(children, many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: ExecutionSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel the execution and all its descendants (they end ENDED_CANCELLED)."""
+        execution = self.get_object()
+        if not permissions.may_cancel(request.user, execution):
+            raise PermissionDenied(
+                f"You may not cancel {execution.mode} executions (needs "
+                f"{permissions.CANCEL} or {permissions.start_permission(execution.mode)})."
+            )
+        if execution.is_ended:
+            return Response(
+                {"detail": f"execution {execution.pk} already ended ({execution.status})"},
+                status=status.HTTP_409_CONFLICT,
+            )
+        services.cancel_execution(execution)
+        execution = self.get_queryset().get(pk=execution.pk)
+        return Response(ExecutionSerializer(execution).data)

@@ -1,0 +1,52 @@
+"""`/api/flows/`: stored flows by name. A script that does not compile is refused (400, line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers, viewsets
+
+from executions.models import Flow, validate_name
+from executions.permissions import ModelPermissions
+
+
+class FlowSerializer(serializers.ModelSerializer):
+    """A flow: a Python script with `handler(system, this)`; each save bumps `revision`."""
+
+    class Meta:
+        model = Flow
+        fields = [
+            "name", "script", "description", "timeout", "queue", "enabled", "revision",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = ["revision", "created_at", "updated_at"]
+        extra_kwargs: dict[str, dict[str, Any]] = {
+            "script": {"trim_whitespace": False},
+            "description": {"help_text": "What the flow does."},
+        }
+
+    def build_standard_field(self, field_name: str, model_field: Any) -> Any:
+        field_class, field_kwargs = super().build_standard_field(field_name, model_field)
+        if field_name == "name":
+            field_kwargs["validators"] = [
+                *field_kwargs.get("validators", []), validate_name
+            ]
+        return field_class, field_kwargs
+
+    def validate_timeout(self, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise serializers.ValidationError("timeout must be a positive number of seconds")
+        return value
+
+
+class FlowViewSet(viewsets.ModelViewSet):
+    """Stored flows, looked up by name. Reading needs `view_flow`, changing `add/change/delete`."""
+
+    queryset = Flow.objects.all()
+    serializer_class = FlowSerializer
+    permission_classes = [ModelPermissions]
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+    filterset_fields = {"name": ["exact", "icontains"], "enabled": ["exact"], "queue": ["exact"]}
+    ordering_fields = ["name", "created_at", "updated_at", "revision"]
+    ordering = ["name"]
