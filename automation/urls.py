@@ -12,3 +12,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("executions.api.urls")),
 ]
+
+# Unknown paths under /api/ answer JSON, not Django's HTML page.
+handler404 = "executions.api.errors.handler404"

@@ -28,6 +28,7 @@ def execution_json(execution: Execution) -> dict[str, Any]:
         "flow_revision": execution.flow_revision,
         "trigger": execution.trigger,
         "queue": execution.queue,
+        "priority": execution.priority,
         "created_at": iso(execution.created_at),
         "started_at": iso(execution.started_at),
         "ended_at": iso(execution.ended_at),

@@ -47,7 +47,7 @@ def handler(system, this):
 @pytest.fixture
 def api(django_user_model) -> APIClient:
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("alice", password="x" * 12))
+    client.force_authenticate(django_user_model.objects.create_superuser("alice", password="x" * 12))
     return client
 
 

@@ -24,7 +24,7 @@ def flow() -> Flow:
 @pytest.fixture
 def api(django_user_model) -> APIClient:
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("ops", password="x" * 12))
+    client.force_authenticate(django_user_model.objects.create_superuser("ops", password="x" * 12))
     return client
 
 

@@ -22,7 +22,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 @pytest.fixture
 def api(django_user_model) -> APIClient:
     client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("bob", password="x" * 12))
+    client.force_authenticate(django_user_model.objects.create_superuser("bob", password="x" * 12))
     return client
 
 

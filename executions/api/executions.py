@@ -56,6 +56,7 @@ class ExecutionSerializer(serializers.Serializer):
     )
     trigger = serializers.ChoiceField(Execution.Trigger.choices, read_only=True)
     queue = serializers.CharField(read_only=True, help_text="Worker group that runs it.")
+    priority = serializers.ChoiceField(Execution.Priority.choices, read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     started_at = serializers.DateTimeField(read_only=True, allow_null=True)
     ended_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -93,6 +94,10 @@ class ExecutionStartSerializer(serializers.Serializer):
         help_text="productive needs the run permission, development the try permission.",
     )
     name = serializers.CharField(required=False, max_length=255, help_text="A name to show.")
+    priority = serializers.ChoiceField(
+        Execution.Priority.choices, default=Execution.Priority.NORMAL,
+        help_text="Queue priority; children inherit it.",
+    )
     wait = serializers.FloatField(
         required=False, min_value=0,
         help_text="Seconds to wait for the end before answering (at most "
@@ -228,6 +233,7 @@ class ExecutionViewSet(
                 input_value=data["input_value"],
                 mode=data["mode"],
                 name=data.get("name"),
+                priority=data["priority"],
                 user=request.user,
                 trigger=Execution.Trigger.API,
             )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.db.models import Case, IntegerField, Value, When
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from executions import messages
 from executions.models import Message
+from executions.permissions import HasPermission, ModelPermissions
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -42,6 +44,11 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     )
     serializer_class = MessageSerializer
     filterset_fields = ["status", "execution"]
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.action == "respond":  # answering a form changes it
+            return [HasPermission.of("executions.change_message")()]
+        return [ModelPermissions()]
 
     @action(detail=True, methods=["post"])
     def respond(self, request: Request, pk: str | None = None) -> Response:

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from executions import schedules
 from executions.models import Execution, Flow, Schedule, validate_cron, validate_timezone
+from executions.permissions import ModelPermissions
 from executions.serializers import execution_json
 
 
@@ -95,6 +96,7 @@ class ScheduleViewSet(viewsets.ModelViewSet):
 
     queryset = Schedule.objects.select_related("flow").order_by("name")
     serializer_class = ScheduleSerializer
+    permission_classes = [ModelPermissions]  # run-now is a POST: it needs add_schedule
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
     filterset_fields = ["enabled", "mode"]
