@@ -199,6 +199,10 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Celery's Django fixup closes the database connection around every task unless told to
+# reuse it: reconnecting was more than half of a trivial execution's time on a worker.
+# A connection broken meanwhile (a database restart) is retried by the task and the runner.
+CELERY_DB_REUSE_MAX = _env_int("AUTOMATION_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TASK_IGNORE_RESULT = True  # outcomes live on the execution row, not in a result backend
 CELERY_TASK_ACKS_LATE = True  # a message is acked after its execution ended, see README
 CELERY_TASK_REJECT_ON_WORKER_LOST = False  # the reconciler, not a redelivery, ends lost work
