@@ -9,11 +9,12 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench
+.PHONY: help venv run test test-rabbitmq lint bench
 
 help:
 	@echo "make run    install, migrate, load examples/, create the admin user, start web, worker and beat"
 	@echo "make test   ruff, mypy and pytest (PYTEST_ARGS=... is passed to pytest)"
+	@echo "make test-rabbitmq  the core tests once more with RabbitMQ as the broker (RABBITMQ_URL=...)"
 	@echo "make lint   ruff and mypy only"
 	@echo "make bench  the benchmarks (python -m bench)"
 
@@ -45,6 +46,17 @@ run: venv
 # With REDIS_URL unset, scripts/dev.py gives the tests an embedded Redis, as for `make run`.
 test: lint
 	$(PY) scripts/dev.py $(BIN)/pytest $(PYTEST_ARGS)
+
+# The core suite with RabbitMQ as the Celery broker (notices stay on Redis); no ruff/mypy
+# again. RABBITMQ_URL names the vhost, e.g. amqp://guest:guest@127.0.0.1:5672/automation_ci.
+RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
+CORE_TESTS := tests/test_flow_execution.py tests/test_child_executions.py \
+	tests/test_cancel_and_timeout.py tests/test_run_flow_command.py tests/test_reconciler_faults.py \
+	tests/test_worker_shutdown.py tests/test_priority.py tests/test_api_executions.py \
+	tests/test_webhooks.py tests/test_broker_queue_depth.py
+test-rabbitmq: venv
+	BROKER_URL='$(RABBITMQ_URL)' timeout 900 $(PY) scripts/dev.py $(BIN)/pytest -m "not slow" \
+	    $(CORE_TESTS) $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

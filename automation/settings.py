@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,20 @@ def _dev_secret(filename: str) -> str:
 
 
 DEBUG = _env_bool("DEBUG", False)
+# Outside the embedded default (DATABASE_URL names a non-SQLite database and DEBUG is off)
+# SECRET_KEY must be given: a generated one would differ between hosts and sign nothing safely.
+_EMBEDDED_DEFAULT = DEBUG or urlparse(os.environ.get("DATABASE_URL") or "sqlite:").scheme in {
+    "", "sqlite",
+}
+if "pytest" in sys.modules and not os.environ.get("SECRET_KEY"):
+    # The test suite runs on a server database like production but is not one: it uses the
+    # embedded default's generated key, passed on to the worker processes it starts.
+    os.environ["SECRET_KEY"] = _dev_secret("secret_key")
+if not os.environ.get("SECRET_KEY") and not _EMBEDDED_DEFAULT:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set: it is required when DATABASE_URL names a server database and "
+        "DEBUG is off (make one with `python -c \"import secrets; print(secrets.token_urlsafe(50))\"`)."
+    )
 SECRET_KEY = os.environ.get("SECRET_KEY") or _dev_secret("secret_key")
 
 
@@ -136,6 +151,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "executions.api.auth.AdminLoginThrottleMiddleware",  # password guessing on /admin/login/
 ]
 
 ROOT_URLCONF = "automation.urls"
@@ -195,7 +211,17 @@ REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{EMBEDDED_REDIS_P
 if urlparse(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
     raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://.")
 
-CELERY_BROKER_URL = REDIS_URL
+# The Celery broker: Redis (the default, REDIS_URL) or RabbitMQ (amqp://). The notices of
+# executions/notify.py stay on REDIS_URL whichever broker carries the messages.
+BROKER_URL = os.environ.get("BROKER_URL") or REDIS_URL
+BROKER_KIND = {"redis": "redis", "rediss": "redis", "unix": "redis", "amqp": "amqp", "amqps": "amqp",
+               "pyamqp": "amqp"}.get(urlparse(BROKER_URL).scheme, "")
+if not BROKER_KIND:
+    raise ImproperlyConfigured(
+        "BROKER_URL must start with redis://, rediss://, unix://, amqp:// or amqps:// "
+        f"(got a URL starting with {urlparse(BROKER_URL).scheme!r}://)."  # never the password
+    )
+CELERY_BROKER_URL = BROKER_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -210,18 +236,27 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = _env_int("AUTOMATION_WORKER_PREFETCH", 1, mi
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = _env_int("AUTOMATION_WORKER_MAX_MEMORY_KB", 512_000, minimum=0) or None
 CELERY_WORKER_SEND_TASK_EVENTS = _env_bool("AUTOMATION_WORKER_EVENTS", False)
 CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Longer than any message waits unacked in a healthy worker; a redelivery is harmless
-    # anyway, because the claim lets only one delivery run an execution.
-    "visibility_timeout": _env_int("AUTOMATION_VISIBILITY_TIMEOUT", 3600, minimum=1),
-    "socket_timeout": 10,
-    "socket_connect_timeout": 10,
-    # Execution priority (executions.services.PRIORITY): one Redis list per step and queue;
-    # a worker pops step 0 (high) of all its queues before step 3 (normal) before 6 (low).
-    "priority_steps": [0, 3, 6],
-    # Within a step, the queues in the order the worker lists them (-Q), not round robin.
-    "queue_order_strategy": "priority",
-}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
+if BROKER_KIND == "redis":
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Longer than any message waits unacked in a healthy worker; a redelivery is harmless
+        # anyway, because the claim lets only one delivery run an execution.
+        "visibility_timeout": _env_int("AUTOMATION_VISIBILITY_TIMEOUT", 3600, minimum=1),
+        "socket_timeout": 10,
+        "socket_connect_timeout": 10,
+        # Execution priority (executions.broker.message_priority): one Redis list per step and
+        # queue; a worker pops step 0 (high) of all its queues before 3 (normal) before 6 (low).
+        "priority_steps": [0, 3, 6],
+        # Within a step, the queues in the order the worker lists them (-Q), not round robin.
+        "queue_order_strategy": "priority",
+    }
+else:
+    # RabbitMQ keeps priorities only in queues declared with x-max-priority; Celery adds it to
+    # every queue it declares, the default group's and those task_create_missing_queues makes.
+    # Higher is delivered first there (executions.broker.message_priority maps 9/5/1).
+    CELERY_TASK_QUEUE_MAX_PRIORITY = 9
+    CELERY_TASK_DEFAULT_PRIORITY = 5  # a message sent without one counts as "normal", not lowest
+    CELERY_BROKER_CONNECTION_TIMEOUT = 10
 # django-celery-beat's DatabaseScheduler, with exact fire times for schedules (DST, no drift).
 CELERY_BEAT_SCHEDULER = "executions.schedules:BeatScheduler"
 CELERY_TIMEZONE = os.environ.get("TIME_ZONE", "UTC")
@@ -250,6 +285,12 @@ AUTOMATION: dict[str, Any] = {
     "WEBHOOK_MAX_BODY_BYTES": _env_int("AUTOMATION_WEBHOOK_MAX_BODY_BYTES", 1_048_576, minimum=1),
     # How long a synchronous webhook call waits for its execution before answering 202.
     "WEBHOOK_WAIT_SECONDS": _env_number("AUTOMATION_WEBHOOK_WAIT_SECONDS", 30.0, minimum=0),
+    # Ended executions older than this many days are deleted daily by beat (0 = keep all).
+    "RETENTION_DAYS": _env_int("AUTOMATION_RETENTION_DAYS", 0, minimum=0),
+    # A flow's log: one entry's text is cut at LOG_ENTRY_MAX_BYTES, and once an execution's
+    # log holds LOG_MAX_BYTES further entries are dropped (both with a note saying so).
+    "LOG_ENTRY_MAX_BYTES": _env_int("AUTOMATION_LOG_ENTRY_MAX_BYTES", 65_536, minimum=256),
+    "LOG_MAX_BYTES": _env_int("AUTOMATION_LOG_MAX_BYTES", 2_097_152, minimum=1024),
 }
 
 # --- Django REST framework ----------------------------------------------------------------
@@ -270,6 +311,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Every error is JSON naming the field (or `detail`), never an HTML page.
     "EXCEPTION_HANDLER": "executions.api.errors.exception_handler",
+    # Password attempts (POST /api/auth/token/ and the admin login) per address and username.
+    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("AUTOMATION_LOGIN_RATE", "10/minute")},
+    # Proxies in front of the engine whose X-Forwarded-For is trusted (0: use the peer
+    # address, so a client cannot dodge the throttle by sending its own X-Forwarded-For).
+    "NUM_PROXIES": _env_int("AUTOMATION_NUM_PROXIES", 0, minimum=0),
 }
 # API tokens (django-rest-knox): stored as SHA-512 digests, revoked by deleting the row.
 # 0 hours = tokens do not expire (automation clients keep theirs until it is revoked).
@@ -294,6 +340,17 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = CELERY_TIMEZONE
 USE_I18N = True
 USE_TZ = True
+
+# --- HTTPS (production): AUTOMATION_HTTPS=1 when the engine is reached over HTTPS -------
+if _env_bool("AUTOMATION_HTTPS", False):
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = _env_int("AUTOMATION_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("AUTOMATION_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("AUTOMATION_HSTS_PRELOAD", True)
+    if _env_bool("AUTOMATION_BEHIND_PROXY", False):  # TLS ends at a proxy that sets this
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "static"))

@@ -137,8 +137,10 @@ class Connector(BaseConnector):
             url = self.get("url")
             if not isinstance(url, str):
                 raise InputError("url must be text")
+            _check_scheme(url.split(":", 1)[0] if ":" in url else "", mask_url(url))
             return url
         scheme = str(self.get("scheme", "https")).lower()
+        _check_scheme(scheme, f"scheme {scheme!r}")
         host = str(self.get("hostname"))
         port = self.get("port")
         path = str(self.get("path", ""))
@@ -237,3 +239,9 @@ def _excerpt(text: str, limit: int = 300) -> str:
     if not text:
         return ""
     return ": " + (text if len(text) <= limit else text[:limit] + "...")
+
+
+def _check_scheme(scheme: str, shown: str) -> None:
+    """Only HTTP(S): a flow must not read local files (file://) or reach other protocols."""
+    if scheme.strip().lower() not in ("http", "https"):
+        raise InputError(f"{shown}: only http:// and https:// URLs are allowed")

@@ -167,6 +167,7 @@ class FlowAdmin(admin.ModelAdmin):
                 start_form=admin_views.StartForm(initial={"mode": Execution.Mode.DEVELOPMENT}),
                 can_run=self.has_run_permission(request),
                 can_try=self.has_try_permission(request),
+                helpers=admin_views.HELPER_FLOWS,
                 revisions=flow.revisions.select_related("author").order_by("-revision")[:8],
                 recent_executions=flow.executions.order_by("-id")[:10],
             )
@@ -180,6 +181,8 @@ class FlowAdmin(admin.ModelAdmin):
         return [
             path("<path:object_id>/start/", view(admin_views.flow_start_view),
                  name="executions_flow_start"),
+            path("<path:object_id>/helper/<str:helper>/",
+                 view(admin_views.flow_helper_view, post_only=True), name="executions_flow_helper"),
             path("<path:object_id>/revisions/", view(admin_views.flow_revisions_view),
                  name="executions_flow_revisions"),
             path("<path:object_id>/revisions/<int:revision>/", view(admin_views.flow_revision_view),

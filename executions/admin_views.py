@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -160,6 +161,47 @@ def flow_start_view(model_admin: ModelAdmin[Flow], request: HttpRequest, object_
         "can_try": may_start(request.user, Execution.Mode.DEVELOPMENT),
     }
     return TemplateResponse(request, "admin/executions/flow/start.html", context, status=status)
+
+
+# The shipped helper flows the flow page offers, and how long the page waits for their form.
+HELPER_FLOWS = ("Recurring", "Daily")
+HELPER_FORM_WAIT = 2.0
+
+
+def flow_helper_view(
+    model_admin: ModelAdmin[Flow], request: HttpRequest, object_id: str, helper: str
+) -> HttpResponse:
+    """POST: start the Recurring or Daily helper for this flow and go to its execution.
+
+    The helper asks by message form how to schedule the flow; the page waits a bounded
+    moment for that form so it shows at once (the live page shows it when it comes later).
+    """
+    flow = get_object_or_404(Flow, pk=object_id)
+    if not model_admin.has_view_permission(request, flow) or helper not in HELPER_FLOWS:
+        raise PermissionDenied
+    mode = Execution.Mode.PRODUCTIVE if may_start(request.user, Execution.Mode.PRODUCTIVE) \
+        else Execution.Mode.DEVELOPMENT
+    if not may_start(request.user, mode):
+        raise PermissionDenied("Starting a helper needs the try or run permission.")
+    try:
+        execution = services.start_execution(
+            flow=helper, input_value={"flow": flow.name}, mode=mode, user=request.user,
+            trigger=Execution.Trigger.ADMIN,
+        )
+    except services.StartError as exc:
+        hint = " (load the shipped helper flows with `manage.py load_flows examples`)" \
+            if exc.not_found else ""
+        messages.error(request, f"Cannot start the {helper} helper: {exc.message}{hint}")
+        return HttpResponseRedirect(flow_url(flow))
+    deadline = time.monotonic() + HELPER_FORM_WAIT
+    while time.monotonic() < deadline:
+        if Message.objects.filter(execution_id=execution.pk).exists():
+            break
+        if Execution.objects.filter(pk=execution.pk, ended_at__isnull=False).exists():
+            break
+        time.sleep(0.1)
+    messages.success(request, f"{helper} helper for {flow.name} started: answer its form below.")
+    return HttpResponseRedirect(execution_url(execution))
 
 
 @dataclass
@@ -371,7 +413,9 @@ def execution_live_view(
     if not model_admin.has_view_permission(request, execution):
         raise PermissionDenied
     after = _revision_number(request.GET.get("after")) or 0
-    response = JsonResponse(live_payload(execution, after))
+    payload = live_payload(execution, after)
+    payload["forms_html"], payload["open_forms"] = _inline_forms(request, execution)
+    response = JsonResponse(payload)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -428,7 +472,14 @@ def execution_detail_view(
         and may_start(request.user, Execution.Mode.PRODUCTIVE),
         "live_url": reverse("admin:executions_execution_live", args=[execution.pk]),
     }
+    context["forms_html"], context["open_forms"] = _inline_forms(request, execution)
     return TemplateResponse(request, "admin/executions/execution/detail.html", context)
+
+
+def _inline_forms(request: HttpRequest, execution: Execution) -> tuple[str, str]:
+    from .admin_messages import inline_forms
+
+    return inline_forms(request, execution)
 
 
 def _execution_for_action(
@@ -552,6 +603,9 @@ def dashboard() -> dict[str, Any]:
     )
     return {
         "windows": windows,
+        "failing_schedules": failing_schedules(),
+        "queues": queue_depths(),
+        "workers": live_workers(),
         "running_count": running.count(),
         "running": [
             {"execution": e, "url": execution_url(e), "duration": format_duration(e.duration)}
@@ -575,3 +629,68 @@ def dashboard() -> dict[str, Any]:
             for row in slowest
         ],
     }
+
+
+def failing_schedules(limit: int = 8) -> list[dict[str, Any]]:
+    """Schedules whose last firing (their newest SCHEDULE execution) ended in error."""
+    from .models import Schedule
+
+    latest = Execution.objects.filter(
+        schedule=OuterRef("pk"), type=Execution.Type.SCHEDULE
+    ).order_by("-id")
+    rows = (
+        Schedule.objects.annotate(
+            last_id=Subquery(latest.values("pk")[:1]),
+            last_status=Subquery(latest.values("status")[:1]),
+            last_message=Subquery(latest.values("message")[:1]),
+        )
+        .filter(last_status=Execution.Status.ENDED_ERROR)
+        .order_by("name")[:limit]
+    )
+    return [
+        {
+            "name": s.name,
+            "url": reverse("admin:executions_schedule_change", args=[s.pk]),
+            "execution_url": execution_url(s.last_id),  # type: ignore[attr-defined]
+            "message": s.last_message or "",  # type: ignore[attr-defined]
+        }
+        for s in rows
+    ]
+
+
+# How long the dashboard waits for the broker before it shows depths as unknown.
+BROKER_TIMEOUT = 0.5
+
+
+def _queue_names() -> list[str]:
+    from .queues import celery_queue, default_group
+
+    groups = {default_group(), *Flow.objects.values_list("queue", flat=True).distinct()}
+    # A flow without a group ("") runs on the default group's queues: one row each.
+    return sorted({celery_queue(g or "", m) for g in groups for m in Execution.Mode.values})
+
+
+def queue_depths() -> dict[str, Any]:
+    """Messages waiting in each Celery queue (`<group>.<mode>` of every group a flow names),
+    asked of the broker by `executions.broker` (LLEN per priority list on Redis) within
+    BROKER_TIMEOUT."""
+    from . import broker
+
+    depths = broker.queue_depths(_queue_names(), timeout=BROKER_TIMEOUT)
+    unknown = any(depth is None for depth in depths.values())
+    rows = []
+    for name, depth in depths.items():
+        _group, _, mode = name.rpartition(".")
+        rows.append({"name": name, "depth": "?" if depth is None else depth, "url": changelist_url(
+            status__exact=Execution.Status.PENDING, mode__exact=mode)})
+    return {"error": "the broker did not answer in time" if unknown else "", "rows": rows}
+
+
+def live_workers() -> dict[str, Any]:
+    """The queues live workers consume, from `workers_status` (cached `inspect active_queues`)."""
+    from . import workers_status
+
+    served = workers_status.served_queues()
+    if served is None:
+        return {"known": False, "queues": []}
+    return {"known": True, "queues": sorted(served)}

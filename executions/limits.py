@@ -6,10 +6,16 @@ and start oldest first as slots free up.
 
 How it holds:
 
+- Whether a limit holds an execution is decided when it is created: `start_execution` sets
+  `Execution.limited` when its flow has a `concurrency_limit` then. So a limit added to a
+  flow later holds the executions created after it, not those already waiting; a limit
+  removed later lets the waiting ones start at their next claim (`claim` below finds no
+  limit and claims). The migration that added the column marked the existing executions
+  of limited flows.
 - `services.claim` claims every execution with one conditional UPDATE whose condition also
-  says "its flow has no limit" (`UNLIMITED`), so an unlimited flow pays no extra query.
-  When that UPDATE misses, `claim` here looks at the row: only a PENDING execution of a
-  limited flow goes on, in one short transaction that locks the flow's row
+  says "not limited" (a column of the row itself, no subquery), so an unlimited flow pays
+  no extra query. When that UPDATE misses, `claim` here looks at the row: only a PENDING
+  execution of a limited flow goes on, in one short transaction that locks the flow's row
   (`SELECT ... FOR UPDATE`, which serialises the claims of one flow on every worker),
   counts the flow's active executions, and claims only if a slot is free and no older
   execution of the flow waits on the same queue. A refused message is simply dropped: the
@@ -33,7 +39,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.db.models.expressions import Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -42,12 +48,6 @@ from .models import Execution, Flow
 
 log = logging.getLogger(__name__)
 Status = Execution.Status
-
-# True for an execution that no concurrency limit holds back (see services.claim).
-UNLIMITED = ~Q(type=Execution.Type.FLOW) | ~Exists(
-    Flow.objects.filter(pk=OuterRef("flow_id"), concurrency_limit__isnull=False)
-)
-
 
 def _active(flow_id: int) -> int:
     return Execution.objects.filter(
@@ -110,10 +110,8 @@ def dispatch_if_free(execution: Execution) -> None:
 
 
 def is_limited(execution: Execution) -> bool:
-    """Whether a concurrency limit applies to this execution (one query for a FLOW)."""
-    if execution.type != Execution.Type.FLOW or execution.flow_id is None:
-        return False
-    return Flow.objects.filter(pk=execution.flow_id, concurrency_limit__isnull=False).exists()
+    """Whether a concurrency limit applies to this execution (set at its creation; no query)."""
+    return bool(execution.limited)
 
 
 def claim(execution_id: int) -> Execution | None:
@@ -125,7 +123,7 @@ def claim(execution_id: int) -> Execution | None:
     """
     row = (
         Execution.objects.filter(
-            pk=execution_id, status=Status.PENDING, deferred=False, type=Execution.Type.FLOW
+            pk=execution_id, status=Status.PENDING, deferred=False, limited=True
         )
         .values("flow_id", "queue", "mode")
         .first()

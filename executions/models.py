@@ -151,6 +151,11 @@ class Execution(models.Model):
     deferred = models.BooleanField(
         default=False, help_text="Created with run=False: waits for run() before it is queued."
     )
+    limited = models.BooleanField(
+        default=False,
+        help_text="Its flow had a concurrency limit when it was created: it is claimed "
+        "through executions.limits (a limit added later holds executions created after).",
+    )
     schedule = models.ForeignKey(
         "Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="firings",
         help_text="The schedule whose firing this SCHEDULE execution is.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -19,7 +20,7 @@ _EXECUTION_FILTERS = {
 }
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Refuse values that JSON cannot hold, with a clear message instead of a late crash."""
     import json
 
@@ -27,6 +28,32 @@ def _json_safe(value: Any) -> Any:
         return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
     except (TypeError, ValueError) as exc:
         raise FlowApiError(f"value cannot be stored as JSON: {exc}") from None
+
+
+def _capped_log_text(execution: Execution | None, text: str, extra: int = 0) -> tuple[str, str]:
+    """(text cut to LOG_ENTRY_MAX_BYTES with a note, "" or the message once the execution's
+    log would pass LOG_MAX_BYTES). The running total lives on the execution object this
+    process runs, so a runaway flow cannot fill the database or the worker's memory."""
+    from django.conf import settings
+
+    entry_max = int(settings.AUTOMATION["LOG_ENTRY_MAX_BYTES"])
+    total_max = int(settings.AUTOMATION["LOG_MAX_BYTES"])
+    text = str(text)
+    if len(text) > entry_max // 4 and len(text.encode("utf-8", "replace")) > entry_max:
+        size = len(text.encode("utf-8", "replace"))
+        cut = text.encode("utf-8", "replace")[:entry_max].decode("utf-8", "ignore")
+        text = f"{cut}\n[log entry truncated: {size} bytes, the limit is {entry_max}]"
+    if execution is None:
+        return text, ""
+    total = getattr(execution, "_log_bytes", 0) + len(text) + extra  # extra: the data's JSON
+    if getattr(execution, "_log_full", False) or total > total_max:
+        execution._log_full = True  # type: ignore[attr-defined]
+        return text, (
+            f"the log of this execution passed its limit of {total_max} bytes "
+            "(AUTOMATION_LOG_MAX_BYTES); further log entries are refused"
+        )
+    execution._log_bytes = total  # type: ignore[attr-defined]
+    return text, ""
 
 
 class EnginePort:
@@ -54,7 +81,7 @@ class EnginePort:
                     script=target.get("script") or "",
                     connection=target.get("connection"),
                     connector_type=target.get("connector_type"),
-                    input_value=_json_safe(inputs),
+                    input_value=json_safe(inputs),
                     name=name,
                     parent=parent,
                     run=run,
@@ -123,7 +150,7 @@ class EnginePort:
             execution = self._execution(execution_id)
             fields = []
             if output_value is not None:
-                execution.output_value = {**execution.output_value, **_json_safe(output_value)}
+                execution.output_value = {**execution.output_value, **json_safe(output_value)}
                 fields.append("output_value")
             if name is not None:
                 execution.name = str(name)[:255]
@@ -141,9 +168,18 @@ class EnginePort:
         if level not in ExecutionLog.Level.values:
             raise FlowApiError(f"unknown log level {level!r}")
         with self._shielded():
-            ExecutionLog.objects.create(
-                execution_id=execution_id, level=level, text=text, data=_json_safe(data)
-            )
+            data = json_safe(data)
+            extra = len(json.dumps(data)) if data else 0
+            text, over = _capped_log_text(guard().current(execution_id), text, extra)
+            if over:  # the note goes in once; the flow then ends with the error
+                execution = guard().current(execution_id)
+                if not getattr(execution, "_log_noted", False):
+                    execution._log_noted = True
+                    ExecutionLog.objects.create(
+                        execution_id=execution_id, level=ExecutionLog.Level.ERROR, text=over
+                    )
+                raise FlowApiError(over)
+            ExecutionLog.objects.create(execution_id=execution_id, level=level, text=text, data=data)
 
     def sleep(self, execution_id: int, seconds: float) -> None:
         g = guard()
@@ -167,7 +203,7 @@ class EnginePort:
                 exists = found is not None or Setting.objects.filter(name=name).exists()
                 return exists, found
             if op == "save":
-                Setting.objects.update_or_create(name=name, defaults={"value": _json_safe(value)})
+                Setting.objects.update_or_create(name=name, defaults={"value": json_safe(value)})
                 return None
             if op == "delete":
                 Setting.objects.filter(name=name).delete()

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 import flow_api
-from flow_api.exceptions import ExecutionEnded, ExecutionTerminated
+from flow_api.exceptions import ExecutionEnded, ExecutionTerminated, FlowApiError
 
 from . import notify
 from .guard import guard
@@ -213,6 +213,10 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
         return Status.ENDED_CANCELLED, "cancelled with its parent", None
     except ScriptError as exc:
         return Status.ENDED_ERROR, str(exc), None
+    except SystemExit as exc:  # a BaseException: it would otherwise stop the worker process
+        line = _flow_line(exc.__traceback__, filename)
+        where = f" (line {line} of {filename})" if line is not None else ""
+        return Status.ENDED_ERROR, f"the flow called sys.exit({exc.code!r}){where}", None
     except Exception as exc:
         ExecutionLog.objects.create(
             execution_id=execution.pk,
@@ -223,6 +227,12 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
     if isinstance(result, ExecutionEnded):  # `return this.success()` never gets here; safe anyway
         return result.status, result.message, None
     if isinstance(result, dict):
+        from .port import json_safe
+
+        try:
+            result = json_safe(result)
+        except FlowApiError as exc:  # the flow's fault, not the engine's: say so
+            return Status.ENDED_ERROR, f"the handler's returned outputs: {exc}", None
         execution.output_value = {**execution.output_value, **result}
         return Status.ENDED_SUCCESS, execution.message, execution.output_value
     return Status.ENDED_SUCCESS, execution.message, None

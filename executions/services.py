@@ -6,16 +6,15 @@ all call `start_execution`. Nothing else creates executions or sends Celery mess
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import limits
+from . import broker, limits
 from .models import Execution, Flow
 from .queues import celery_queue, default_group, serves
 
@@ -160,6 +159,7 @@ def start_execution(
         priority=priority,
         timeout=timeout,
         deferred=not run,
+        limited=limited,
         schedule=schedule if type == Execution.Type.SCHEDULE else None,
         scheduled_for=scheduled_for if type == Execution.Type.SCHEDULE else None,
         status=Status.RUNNING if claimed else Status.PENDING,
@@ -179,15 +179,6 @@ def start_execution(
     return execution
 
 
-# Celery message priority per Execution.Priority; on Redis 0 is popped first. The steps
-# match CELERY_BROKER_TRANSPORT_OPTIONS["priority_steps"] in automation/settings.py.
-PRIORITY: dict[str, int] = {
-    Execution.Priority.HIGH: 0,
-    Execution.Priority.NORMAL: 3,
-    Execution.Priority.LOW: 6,
-}
-
-
 def dispatch(execution: Execution) -> None:
     """Send the execution's Celery message after the current transaction commits."""
     from .tasks import run_execution
@@ -196,7 +187,7 @@ def dispatch(execution: Execution) -> None:
     pk = execution.pk
     options: dict[str, Any] = {
         "queue": queue,
-        "priority": PRIORITY[execution.priority],
+        "priority": broker.message_priority(execution.priority),
         # What Flower and the worker's log show for the task: the id it takes, and which
         # execution that is (names only, never input values: they may hold secrets).
         "argsrepr": f"({pk},)",
@@ -212,7 +203,7 @@ def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool
     claimed = (
         claim_if_served
         and serves(execution.queue, execution.mode)
-        and not limits.is_limited(execution)  # then its slot is taken through claim()
+        and not execution.limited  # then its slot is taken through claim()
     )
     changes: dict[str, Any] = {"deferred": False}
     if claimed:
@@ -229,17 +220,31 @@ def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool
     return claimed
 
 
-def claim(execution_id: int) -> Execution | None:
-    """PENDING -> RUNNING for exactly one caller; None for everyone else."""
-    now = timezone.now()
-    won = (
-        Execution.objects.filter(pk=execution_id, status=Status.PENDING, deferred=False)
-        .filter(limits.UNLIMITED)  # same single UPDATE; limited flows take the path below
-        .update(status=Status.RUNNING, started_at=now, heartbeat_at=now)
+def _claim_sql() -> str:
+    table = connection.ops.quote_name(Execution._meta.db_table)
+    return (
+        f"UPDATE {table} SET status = %s, started_at = %s, heartbeat_at = %s "
+        "WHERE id = %s AND status = %s AND NOT deferred AND NOT limited RETURNING *"
     )
-    if not won:
+
+
+def claim(execution_id: int) -> Execution | None:
+    """PENDING -> RUNNING for exactly one caller; None for everyone else.
+
+    One statement for an execution no concurrency limit holds (`limited` is false): a
+    conditional UPDATE that returns the claimed row (`RETURNING`: PostgreSQL, and SQLite
+    from 3.35). Its `user` is read lazily, when the port asks for it. A miss (another
+    caller won the row, or a limited flow's execution) goes to `limits.claim`.
+    """
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    claimed = list(
+        Execution.objects.raw(
+            _claim_sql(), [Status.RUNNING, now, now, execution_id, Status.PENDING]
+        )
+    )
+    if not claimed:
         return limits.claim(execution_id)  # a limited flow's, or another caller won the row
-    return Execution.objects.select_related("user").get(pk=execution_id)
+    return claimed[0]
 
 
 def descendant_ids(execution_id: int) -> list[int]:
@@ -345,6 +350,8 @@ def wait_for(
     Wakes on Redis notices and re-reads the rows at least every safety-poll interval.
     With `run_inline` (a worker's flow awaiting its children) a child that is still PENDING
     on a queue this worker serves is claimed and run here, in this process.
+    A row read once it had ended is returned as read (an ended row does not change); only
+    the ones that ended after their last read (a notice, or run inline) are read again.
     """
     from django.conf import settings
 
@@ -354,32 +361,36 @@ def wait_for(
     poll = float(settings.AUTOMATION["SAFETY_POLL_SECONDS"])
     deadline = None if timeout is None else time.monotonic() + timeout
     statuses: dict[int, str] = {}
+    final: dict[int, Execution] = {}  # rows read when they had already ended
     pending = set(ids)
     waiting_marked = False
-    pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
+    # It delivers subscribe confirmations (skipped below rather than ignored by redis-py,
+    # which would return None at once and look like the end of a safety-poll interval: a
+    # needless re-read of the rows).
+    pubsub = notify.borrow_pubsub()
+    healthy = True
     try:
-        with contextlib.suppress(Exception):  # without Redis the safety poll still works
+        try:
             pubsub.subscribe(*(notify.ended_channel(pk) for pk in pending))
+        except Exception:  # without Redis the safety poll still works
+            healthy = False
         while True:
-            rows = list(
-                Execution.objects.filter(pk__in=pending).values(
-                    "pk", "status", "queue", "mode", "deferred"
-                )
-            )
+            rows = list(Execution.objects.filter(pk__in=pending))
             for row in rows:
-                if row["status"] in Execution.ENDED:
-                    statuses[row["pk"]] = row["status"]
-                    pending.discard(row["pk"])
+                if row.status in Execution.ENDED:
+                    statuses[row.pk] = row.status
+                    final[row.pk] = row
+                    pending.discard(row.pk)
             if not pending or _satisfied(return_when, len(ids), statuses):
                 break
             if run_inline:
                 ran = False
                 for row in rows:
-                    if row["status"] != Status.PENDING or row["deferred"]:
+                    if row.status != Status.PENDING or row.deferred:
                         continue
-                    if not serves(row["queue"], row["mode"]):
+                    if not serves(row.queue, row.mode):
                         continue
-                    child = claim(row["pk"])
+                    child = claim(row.pk)
                     if child is None:
                         continue
                     ran = True
@@ -400,6 +411,7 @@ def wait_for(
                     with guard().interruptible():
                         message = pubsub.get_message(timeout=wait)
                 except Exception:
+                    healthy = False
                     time.sleep(min(wait, 0.5))  # Redis down: fall back to polling the rows
                     break
                 if message is None:
@@ -407,6 +419,8 @@ def wait_for(
                 if message.get("type") != "message":
                     continue
                 pk = int(message["channel"].decode().rsplit(":", 1)[1])
+                if pk not in pending:
+                    continue  # not one of ours
                 statuses[pk] = message["data"].decode()
                 pending.discard(pk)
                 if not pending or _satisfied(return_when, len(ids), statuses):
@@ -415,10 +429,14 @@ def wait_for(
                 break
             if not pending or _satisfied(return_when, len(ids), statuses):
                 break
+    except BaseException:  # e.g. a cancel mid-read: the connection's state is unknown
+        healthy = False
+        raise
     finally:
-        with contextlib.suppress(Exception):
-            pubsub.close()
+        notify.give_back(pubsub, healthy=healthy)
         if waiting_marked and waiter is not None:
             waiter.mark_running()
-    found = {e.pk: e for e in Execution.objects.filter(pk__in=ids)}
-    return [found[pk] for pk in ids if pk in found]
+    again = [pk for pk in ids if pk not in final]
+    if again:
+        final.update((e.pk, e) for e in Execution.objects.filter(pk__in=again))
+    return [final[pk] for pk in ids if pk in final]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import task_failure
 
 from . import runner, services
 
@@ -42,3 +43,44 @@ def fire_schedule(schedule_id: int, scheduled_for: str | None = None) -> int | N
 
     execution = fire(schedule_id, scheduled_for)
     return execution.pk if execution is not None else None
+
+
+@shared_task(name="executions.prune_executions", ignore_result=True)
+def prune_executions() -> int:
+    """Beat runs this daily: deletes ended executions older than AUTOMATION_RETENTION_DAYS
+    (0 = keep everything). Returns how many top-level executions were deleted."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from .retention import prune
+
+    days = int(settings.AUTOMATION["RETENTION_DAYS"])
+    return prune(timedelta(days=days)) if days > 0 else 0
+
+
+def _on_worker_lost(
+    sender: object = None, task_id: str | None = None, exception: BaseException | None = None,
+    args: tuple[object, ...] | None = None, **_: object,
+) -> None:
+    """The pool process running an execution died (the flow called os._exit(), a crash, the
+    OOM killer): Celery's main process sees WorkerLostError. End the execution at once with
+    that reason instead of waiting for the reconciler's heartbeat threshold."""
+    from billiard.exceptions import WorkerLostError
+
+    if getattr(sender, "name", None) != "executions.run_execution":
+        return
+    if not isinstance(exception, WorkerLostError) or not args:
+        return
+    try:
+        execution_id = int(args[0])  # type: ignore[call-overload]
+        services.end_executions(
+            [execution_id], services.Status.ENDED_ERROR,
+            f"worker lost: the process running it exited ({exception}); "
+            "a flow calling os._exit() does this",
+        )
+    except Exception:  # the reconciler ends it later anyway
+        log.exception("could not end the execution of lost task %s", task_id)
+
+
+task_failure.connect(_on_worker_lost, weak=False)

@@ -157,6 +157,8 @@ def _parse(request: HttpRequest, body: bytes) -> tuple[Any, bool]:
         return json.loads(body.decode(request.encoding or "utf-8")), True
     except (ValueError, LookupError) as exc:
         raise CallRefused(400, {"body": [f"invalid JSON: {exc}"]}) from None
+    except RecursionError:  # json's decoder has a depth limit: deep nesting is bad input
+        raise CallRefused(400, {"body": ["invalid JSON: nested too deeply"]}) from None
 
 
 def _check_key(webhook: Webhook, request: HttpRequest, parsed: Any) -> None:

@@ -27,9 +27,27 @@ def redis_flushed() -> None:
     redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5).flushdb()
 
 
+# The worker groups the tests send executions to (their Celery queues are "<group>.<mode>").
+TEST_GROUPS = (
+    "default", "prio", "doomed", "late", "nowhere", "term", "spread", "limited", "solo", "other",
+    "island", "watched", "dmz", "a", "depth",
+)
+
+
+@pytest.fixture(scope="session")
+def broker_purged(redis_flushed: None) -> None:
+    """On RabbitMQ the messages are not in the flushed Redis: the test groups' queues are
+    purged instead, so that no message of an earlier session runs a new execution with the
+    same id. (On Redis the flush did it already.)"""
+    from executions import broker
+
+    if broker.is_amqp():
+        broker.purge(f"{group}.{mode}" for group in TEST_GROUPS for mode in ("productive", "development"))
+
+
 @pytest.fixture(scope="session")
 def worker_process(
-    django_db_setup: None, django_db_blocker: Any, redis_flushed: None,
+    django_db_setup: None, django_db_blocker: Any, broker_purged: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Worker]:
     """One worker with concurrency 2 serving both modes of the default group."""

@@ -30,11 +30,11 @@ GROUP = "querycount"
 
 # The bounds: today's counts. Lower them when the engine gets leaner.
 START_QUERIES = 2      # read the flow (id, revision: not its script), insert the row
-CLAIM_QUERIES = 2      # the conditional PENDING -> RUNNING update, read the claimed row
+CLAIM_QUERIES = 1      # the conditional PENDING -> RUNNING update, RETURNING the claimed row
 RUN_QUERIES = 1        # record the end (the compiled script comes from the cache)
 START_REDIS = 1        # the Celery message
 RUN_REDIS = 1          # "ended" for waiters
-INLINE_CHILD_QUERIES = 4  # what one synchronous child adds to its parent's life
+INLINE_CHILD_QUERIES = 3  # one synchronous child adds: read its flow, insert it, record its end
 INLINE_CHILD_REDIS = 1
 
 
@@ -152,7 +152,7 @@ def warm_up(flow: str, redis_seen: RedisCommands) -> None:
     life(flow, Phases(redis_seen), "warm ")
 
 
-def test_one_trivial_execution_costs_five_queries_and_two_redis_commands(
+def test_one_trivial_execution_costs_four_queries_and_two_redis_commands(
     flows: None, served_here: None, redis_commands: RedisCommands
 ) -> None:
     warm_up("qc-lonely", redis_commands)
@@ -169,7 +169,7 @@ def test_one_trivial_execution_costs_five_queries_and_two_redis_commands(
     assert phases.r("claim") == 0, report
 
 
-def test_one_synchronous_child_runs_inline_for_four_queries_and_one_redis_command(
+def test_one_synchronous_child_runs_inline_for_three_queries_and_one_redis_command(
     flows: None, served_here: None, redis_commands: RedisCommands
 ) -> None:
     warm_up("qc-lonely", redis_commands)
@@ -191,3 +191,20 @@ def test_one_synchronous_child_runs_inline_for_four_queries_and_one_redis_comman
     assert added_redis <= INLINE_CHILD_REDIS, report
     # Inline means no Celery message for the child: nothing was pushed to a queue.
     assert with_child.redis["run"]["LPUSH"] == 0, report
+
+
+WAIT_ENDED_QUERIES = 1  # the first read finds it ended: the row is returned as read
+
+
+def test_waiting_for_an_ended_execution_reads_its_row_once(
+    flows: None, served_here: None, redis_commands: RedisCommands
+) -> None:
+    warm_up("qc-lonely", redis_commands)
+    ended = life("qc-lonely", Phases(redis_commands))
+    phases = Phases(redis_commands)
+    with phases.phase("wait"):
+        found = services.wait_for([ended.pk], timeout=5)
+
+    report = phases.describe()
+    assert [e.status for e in found] == ["ENDED_SUCCESS"], report
+    assert phases.n("wait") <= WAIT_ENDED_QUERIES, report

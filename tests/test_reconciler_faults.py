@@ -61,6 +61,10 @@ def test_a_killed_worker_s_execution_ends_worker_lost_and_its_parent_hears_it(
     assert run_flow("quick", timeout=15).status == "ENDED_SUCCESS"
 
 
+@pytest.mark.skipif(
+    settings.BROKER_KIND != "redis",
+    reason="loses the messages by flushing Redis; on RabbitMQ they are not in Redis",
+)
 def test_executions_queued_when_redis_lost_its_data_still_complete(make_flow, tmp_path, fast_reconciler):
     make_flow("later", "def handler(system, this, inputs):\n    return {'n': inputs['n']}\n", queue="late")
     queued = [services.start_execution(flow="later", input_value={"n": n}) for n in range(5)]

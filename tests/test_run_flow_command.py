@@ -18,7 +18,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 def manage(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {"DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "PATH": "/usr/bin:/bin"}
+    env = {
+        "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
+        "BROKER_URL": settings.BROKER_URL, "SECRET_KEY": settings.SECRET_KEY, "PATH": "/usr/bin:/bin",
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
         text=True, timeout=timeout,

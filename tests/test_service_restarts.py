@@ -32,6 +32,8 @@ class Stack:
         self.pg, self.redis, self.tmp = pg, redis, tmp
         self.env = {
             "DATABASE_URL": pg.url, "REDIS_URL": redis.url, "PATH": "/usr/bin:/bin",
+            # A server database with DEBUG off needs SECRET_KEY (automation/settings.py).
+            "SECRET_KEY": "restart-tests-" + "k" * 40,
             "AUTOMATION_HEARTBEAT_SECONDS": "0.5", "AUTOMATION_PENDING_RESEND_SECONDS": "1",
             "AUTOMATION_RECONCILE_SECONDS": "1", "AUTOMATION_SAFETY_POLL_SECONDS": "0.5",
         }

@@ -4,9 +4,12 @@ answers `{"token", "expiry"}`; `POST logout/` revokes the token it is called wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox import views as knox_views
 from knox.models import AuthToken
@@ -14,6 +17,7 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 
@@ -39,11 +43,48 @@ def issue_token(user: Any) -> dict[str, Any]:
     return {"token": token, "expiry": instance.expiry.isoformat() if instance.expiry else None}
 
 
+class LoginRateThrottle(SimpleRateThrottle):
+    """At most the "login" rate (AUTOMATION_LOGIN_RATE, default 10/minute) of password
+    attempts per client address and username, for the token view and the admin login.
+
+    Counts live in Django's default cache: per process with the default local-memory cache,
+    so N web processes allow N times the rate (see docs/README-reliability.md)."""
+
+    scope = "login"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        data = request.data if isinstance(request, Request) else request.POST
+        username = data.get("username", "") if hasattr(data, "get") else ""
+        ident = f"{self.get_ident(request)}:{str(username)[:150].lower()}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class AdminLoginThrottleMiddleware:
+    """The same throttle on POST /admin/login/ (the admin is plain Django, not DRF)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path == reverse("admin:login"):
+            throttle = LoginRateThrottle()
+            if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+                wait = int(throttle.wait() or 60) + 1
+                answer = HttpResponse(
+                    f"Too many login attempts; try again in {wait} seconds.\n",
+                    status=429, content_type="text/plain; charset=utf-8",
+                )
+                answer["Retry-After"] = str(wait)
+                return answer
+        return self.get_response(request)
+
+
 class TokenView(APIView):
-    """Exchange a username and password for a new API token."""
+    """Exchange a username and password for a new API token (throttled: LoginRateThrottle)."""
 
     authentication_classes: list[Any] = []  # credentials come in the body; no CSRF dance
     permission_classes = [AllowAny]
+    throttle_classes = [LoginRateThrottle]
 
     @extend_schema(
         request=TokenRequestSerializer,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError, RestrictedError
@@ -30,6 +32,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
+    # The body could not be read: both surface while DRF parses `request.data`.
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"detail": "the request body is too large (more than "
+             f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; AUTOMATION_MAX_BODY_BYTES)"},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, RecursionError):  # json's decoder has a depth limit
+        return Response(
+            {"detail": "JSON parse error - the request body is nested too deeply"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)

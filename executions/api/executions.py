@@ -240,9 +240,13 @@ class ExecutionViewSet(
         except services.StartError as exc:
             answer = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_400_BAD_REQUEST
             return Response({exc.field: [exc.message]}, status=answer)
-        if data.get("wait"):
-            services.wait_for([execution.pk], timeout=data["wait"])
-        execution = self.get_queryset().get(pk=execution.pk)
+        ended = services.wait_for([execution.pk], timeout=data["wait"]) if data.get("wait") else []
+        if ended:  # the row as wait_for read it; its flow (for the name) as start read it
+            flow = execution.flow
+            execution = ended[0]
+            execution.flow = flow
+        else:
+            execution = self.get_queryset().get(pk=execution.pk)
         url = request.build_absolute_uri(f"{request.path.rstrip('/')}/{execution.pk}/")
         return Response(
             ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED,

@@ -30,3 +30,27 @@ def automation_dashboard(context: dict[str, Any]) -> dict[str, Any]:
     if user is None or not user.has_perm("executions.view_execution"):
         return {"show": False}
     return {"show": True, **dashboard()}
+
+
+@register.filter
+def has_submit(fields: list[Any]) -> bool:
+    """Whether a message form has its own submit buttons."""
+    return any(getattr(f, "element", "") == "submit" for f in fields)
+
+
+@register.simple_tag(takes_context=True)
+def open_forms_link(context: dict[str, Any]) -> SafeString | str:
+    """'Forms (3) /' in the admin header for users who may see message forms."""
+    from django.urls import reverse
+
+    from ..admin_messages import open_count
+
+    request = context.get("request")
+    count = open_count(getattr(request, "user", None))
+    if count is None:
+        return ""
+    url = reverse("admin:executions_message_changelist") + "?status__exact=open"
+    return format_html(
+        '<a href="{}" id="open-forms" class="open-forms{}">Open forms ({})</a> / ',
+        url, " has-open" if count else "", count,
+    )

@@ -28,6 +28,7 @@
     if (!root || root.dataset.ended === "true") { return; }
     var url = root.dataset.liveUrl, after = parseInt(root.dataset.lastLog || "0", 10);
     var polls = 0, failures = 0, lastStatus = null, lastChildren = null;
+    var formsBox = document.getElementById("execution-forms");
     var logBody = document.querySelector("#execution-log tbody");
 
     function addLogs(entries) {
@@ -78,6 +79,11 @@
         document.getElementById("execution-children").innerHTML = data.children_html;
         document.getElementById("no-children").hidden = data.children_html.trim() !== "";
         lastChildren = data.children_html;
+      }
+      // Open message forms: replaced only when the set changes, so typing is not lost.
+      if (formsBox && data.open_forms !== undefined && data.open_forms !== formsBox.dataset.openForms) {
+        formsBox.innerHTML = data.forms_html;
+        formsBox.dataset.openForms = data.open_forms;
       }
       if (ex.ended) {
         root.dataset.ended = "true";
