@@ -81,3 +81,40 @@ def test_two_beats_fire_an_interval_schedule_once_per_fire_time_and_stop_when_di
         assert child.status == "ENDED_SUCCESS"
         assert child.output_value["at"] == fire_time.isoformat()
     assert "Traceback" not in logs, logs[-3000:]
+
+
+def test_a_beat_killed_and_restarted_catches_up_its_missed_firings_without_doubling(
+    make_flow, tmp_path
+):
+    flow = make_flow("tock", "def handler(system, this):\n    pass\n")
+    start = timezone.now().replace(microsecond=0) + timedelta(seconds=2)
+    schedule = Schedule.objects.create(name="every-2s", flow=flow, interval_seconds=2, start_at=start)
+
+    with running_beat(tmp_path, "first"):
+        wait_until(lambda: Execution.objects.filter(schedule=schedule).count() >= 2, timeout=40,
+                   interval=0.2)
+        # SIGKILL, not a clean stop: beat gets no chance to save anything.
+        pid = int((tmp_path / "beat-first.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+    before = Execution.objects.filter(schedule=schedule).count()
+    time.sleep(5)  # two or three fire times pass with no beat at all
+    down_until = timezone.now()
+    with running_beat(tmp_path, "second") as log:
+        # Every fire time up to now is started, the missed ones included (README: a fire time
+        # later than AUTOMATION_SCHEDULE_MISFIRE_SECONDS is skipped; 5 s is well inside it).
+        expected = int((down_until - start).total_seconds() // 2) + 1
+        wait_until(
+            lambda: Execution.objects.filter(schedule=schedule).count() >= expected + 1,
+            timeout=40, interval=0.2,
+        )
+        schedule.enabled = False
+        schedule.save()
+        logs = log.read_text()
+    times = sorted(
+        Execution.objects.filter(schedule=schedule).values_list("scheduled_for", flat=True)
+    )
+    print(f"beat restart: {before} firings before the kill, {len(times)} after; none lost or doubled")
+    assert len(set(times)) == len(times)  # none doubled
+    assert all(b - a == timedelta(seconds=2) for a, b in itertools.pairwise(times))  # none lost
+    assert times[0] == start
+    assert "Traceback" not in logs, logs[-3000:]
