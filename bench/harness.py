@@ -136,6 +136,21 @@ def purge_executions() -> int:
         return bench.delete()[0]
 
 
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM to a process started in a session of its own and its group, SIGKILL if it
+    lingers past `timeout`; by pid, so only what the bench started."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def database_url() -> str:
     """The configured database as a URL, for the worker processes."""
     from django.conf import settings
@@ -171,16 +186,7 @@ class Worker:
 
     def stop(self) -> None:
         """SIGTERM to the worker's process group, SIGKILL if it lingers; by pid only."""
-        if self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stop_process_group(self.process, timeout=20)
 
 
 def _start(name: str, command: list[str], ping: Any, env: dict[str, str]) -> Worker:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from executions import services
 from executions.models import Execution, Schedule
 
-from .workers import ROOT, database_url, wait_until
+from .workers import ROOT, database_url, stop_process_group, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker")]
 
@@ -41,14 +41,7 @@ def running_beat(tmp: Path, name: str) -> Iterator[Path]:
     try:
         yield log
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_process_group(process, timeout=10)
 
 
 def test_two_beats_fire_an_interval_schedule_once_per_fire_time_and_stop_when_disabled(

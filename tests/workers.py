@@ -40,6 +40,23 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
         time.sleep(interval)
 
 
+def stop_process_group(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15
+) -> None:
+    """Signal a process started with start_new_session=True and its whole group; SIGKILL
+    the group if it lingers past `timeout`. By pid, so only what the test started."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 class Worker:
     def __init__(self, process: subprocess.Popen[bytes], name: str, log_path: Path) -> None:
         self.process = process
@@ -54,16 +71,7 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
-        if self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stop_process_group(self.process, sig, timeout)
 
 
 def start_worker(
