@@ -4,6 +4,7 @@ answers `{"token", "expiry"}`; `POST logout/` revokes the token it is called wit
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -55,7 +56,9 @@ class LoginRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         data = request.data if isinstance(request, Request) else request.POST
         username = data.get("username", "") if hasattr(data, "get") else ""
-        ident = f"{self.get_ident(request)}:{str(username)[:150].lower()}"
+        # Hashed: a username may hold any character, a cache key may not (memcached).
+        digest = hashlib.sha256(str(username)[:150].lower().encode()).hexdigest()[:32]
+        ident = f"{self.get_ident(request)}:{digest}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
