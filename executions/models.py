@@ -68,7 +68,7 @@ class Execution(models.Model):
     """One run of anything: a flow, an inline script, a connector call, a schedule's firing.
 
     Transitions (only these methods change `status`; each refuses illegal moves):
-        PENDING  -> RUNNING            claim()        (one conditional update: one winner)
+        PENDING  -> RUNNING            services.claim() (one conditional update: one winner)
         RUNNING <-> WAITING            mark_waiting() / mark_running()
         RUNNING/WAITING <-> PAUSED     pause() / resume()
         any non-ended -> ENDED_*       mark_ended()
@@ -213,13 +213,6 @@ class Execution(models.Model):
                     setattr(self, field, value)
         return bool(updated)
 
-    def claim(self) -> bool:
-        """PENDING -> RUNNING. True for the one caller that won the row."""
-        now = timezone.now()
-        return self._transition(
-            (self.Status.PENDING,), status=self.Status.RUNNING, started_at=now, heartbeat_at=now
-        )
-
     def mark_waiting(self) -> bool:
         return self._transition((self.Status.RUNNING,), status=self.Status.WAITING)
 
@@ -244,9 +237,6 @@ class Execution(models.Model):
         if output_value is not None:
             changes["output_value"] = output_value
         return self._transition((self.Status.PENDING, *self.ACTIVE), **changes)
-
-    def touch_heartbeat(self) -> None:
-        Execution.objects.filter(pk=self.pk).update(heartbeat_at=timezone.now())
 
     @property
     def waiting_reason(self) -> str:

@@ -59,8 +59,9 @@ def _code_for(execution: Execution) -> tuple[CodeType, str]:
     if execution.flow_id is None:
         raise ScriptError("the flow of this execution was deleted")
     key = ("flow", execution.flow_id, execution.flow_revision)
-    if key in _CODE_CACHE:
-        return _compile(key, "", "")
+    if key in _CODE_CACHE:  # no query: the revision was recorded when it started
+        _CODE_CACHE.move_to_end(key)
+        return _CODE_CACHE[key]
     flow = Flow.objects.filter(pk=execution.flow_id).only("name", "script", "revision").first()
     if flow is None:
         raise ScriptError("the flow of this execution was deleted")

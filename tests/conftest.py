@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,8 +75,19 @@ def worker(worker_process: Worker, transactional_db: None) -> Iterator[Worker]:
 
 
 @pytest.fixture
-def worker_tmp(tmp_path: Path) -> Path:
-    return tmp_path
+def admin(django_user_model: Any) -> Any:
+    """A superuser, for tests about what the API does rather than who may do it."""
+    return django_user_model.objects.create_superuser("root", password="p" * 12)
+
+
+@pytest.fixture
+def api(admin: Any) -> Any:
+    """DRF's test client, authenticated as `admin`."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin)
+    return client
 
 
 @pytest.fixture

@@ -38,18 +38,6 @@ def handler(system, this):
 """
 
 
-@pytest.fixture
-def admin(django_user_model):
-    return django_user_model.objects.create_superuser("root", password="p" * 12)
-
-
-@pytest.fixture
-def api(admin) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(admin)
-    return client
-
-
 def _start(api: APIClient, **body):
     return api.post("/api/executions/", body, format="json")
 

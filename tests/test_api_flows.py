@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from executions.models import Flow
 
 pytestmark = pytest.mark.django_db
 
 SCRIPT = "def handler(system, this):\n    return this.success('hi')\n"
-
-
-@pytest.fixture
-def api(django_user_model) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_superuser("root", password="x"))
-    return client
 
 
 def test_a_flow_is_created_read_updated_and_deleted_by_name(api):

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from executions.models import Setting
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(django_user_model) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_superuser("root", password="x"))
-    return client
 
 
 @pytest.mark.parametrize("value", [{"url": "http://x", "retries": 3}, [1, 2], "text", 4.5, None])

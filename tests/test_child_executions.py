@@ -45,7 +45,7 @@ def test_an_unknown_child_flow_ends_the_parent_in_error_naming_it(make_flow, run
 
 
 def test_a_chain_of_25_synchronous_children_completes_on_one_worker_of_concurrency_1(
-    make_flow, worker_tmp
+    make_flow, tmp_path
 ):
     from .workers import running_worker
 
@@ -57,7 +57,7 @@ def test_a_chain_of_25_synchronous_children_completes_on_one_worker_of_concurren
             child = this.flow('link', depth=depth - 1)
             return {'depth': child.get('output_value')['depth'] + 1}
     """, queue="solo")
-    with running_worker(queues=["solo.productive"], concurrency=1, name="solo", tmp_dir=worker_tmp):
+    with running_worker(queues=["solo.productive"], concurrency=1, name="solo", tmp_dir=tmp_path):
         top = services.start_execution(flow="link", input_value={"depth": 25})
         ended = services.wait_for([top.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from rest_framework.test import APIClient
 
 from connectors.models import Connection
 
@@ -15,13 +14,6 @@ from .connector_peers import HttpPeer, http_server
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker")]
 
 PASSWORD = "api-Secret-Passw0rd"
-
-
-@pytest.fixture
-def api(django_user_model) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_superuser("root", password="p" * 12))
-    return client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
-from rest_framework.test import APIClient
 
 from executions.models import Flow, Schedule
 
@@ -19,13 +18,6 @@ SCRIPT = "def handler(system, this):\n    pass\n"
 @pytest.fixture
 def flow() -> Flow:
     return Flow.objects.create(name="job", script=SCRIPT)
-
-
-@pytest.fixture
-def api(django_user_model) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_superuser("ops", password="x" * 12))
-    return client
 
 
 def _task(schedule: Schedule) -> PeriodicTask:

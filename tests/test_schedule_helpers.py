@@ -20,13 +20,6 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture
-def api(django_user_model) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_superuser("bob", password="x" * 12))
-    return client
-
-
-@pytest.fixture
 def helpers(db: None) -> None:
     for name in ("Recurring", "Daily"):
         Flow.objects.create(name=name, script=(EXAMPLES / f"{name}.py").read_text())

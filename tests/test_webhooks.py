@@ -42,18 +42,6 @@ def handler(system, this):
 
 
 @pytest.fixture
-def admin(django_user_model):
-    return django_user_model.objects.create_superuser("root", password="p" * 12)
-
-
-@pytest.fixture
-def api(admin) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(admin)
-    return client
-
-
-@pytest.fixture
 def caller() -> APIClient:
     """Another system: no user at all."""
     return APIClient()
