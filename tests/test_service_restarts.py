@@ -104,6 +104,9 @@ def test_executions_queued_before_a_redis_restart_all_complete(stack: Stack):
             stack.redis.kill()
             time.sleep(1)
             stack.redis.start()
+            # Celery reconnects with a growing backoff; wait (bounded) until it did, so that a
+            # slow machine fails here, saying so, rather than in the flow's own wait below.
+            wait_until(lambda: w.log().count("Connected to redis") >= 2, 90, interval=0.5)
             later = stack.manage("run_flow", "quick", "--input", "n=1", "--wait", "--timeout", "60")
             assert later.returncode == 0, (later.stderr, w.log()[-2000:])
     finally:
