@@ -23,6 +23,9 @@ venv: $(STAMP)
 # Reinstalled only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# A new venv brings the interpreter's pip and setuptools, which may carry known
+	@# advisories (docs/README-reliability.md, "Dependency audit"): raise them first.
+	$(PY) -m pip install --upgrade 'pip>=23.3' 'setuptools>=65.5.1'
 	$(PY) -m pip install -e '.[dev]'
 	@touch $@
 

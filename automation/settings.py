@@ -291,6 +291,10 @@ AUTOMATION: dict[str, Any] = {
     # log holds LOG_MAX_BYTES further entries are dropped (both with a note saying so).
     "LOG_ENTRY_MAX_BYTES": _env_int("AUTOMATION_LOG_ENTRY_MAX_BYTES", 65_536, minimum=256),
     "LOG_MAX_BYTES": _env_int("AUTOMATION_LOG_MAX_BYTES", 2_097_152, minimum=1024),
+    # A flow waiting this long for a message form's answer parks: it frees its worker
+    # process and is resumed, replaying its earlier calls, when answered (0 = only when its
+    # worker stops or dies). See executions/parking.py.
+    "PARK_AFTER_SECONDS": _env_number("AUTOMATION_PARK_AFTER_SECONDS", 60.0, minimum=0),
 }
 
 # --- Django REST framework ----------------------------------------------------------------

@@ -38,7 +38,7 @@ def handler(system: flow_api.System, this: flow_api.Execution):
         try:
             schedule = save_schedule({
                 'name': name, 'flow': flow, 'cron': f'{int(minute)} {int(hour)} * * *',
-                'timezone': zone,
+                'timezone': zone, 'mode': this.get('mode'),  # Try makes a Try schedule
             })
         except ValueError as exc:
             this.log('the form was not usable', error=str(exc))

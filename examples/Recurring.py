@@ -34,7 +34,8 @@ def handler(system: flow_api.System, this: flow_api.Execution):
         from executions.api.schedules import save_schedule
 
         try:
-            schedule = save_schedule({'name': name, 'flow': flow, 'interval_seconds': seconds})
+            schedule = save_schedule({'name': name, 'flow': flow, 'interval_seconds': seconds,
+                                      'mode': this.get('mode')})  # Try makes a Try schedule
         except ValueError as exc:
             this.log('the form was not usable', error=str(exc))
             preset = {'flow': flow}

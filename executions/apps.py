@@ -11,7 +11,7 @@ class ExecutionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from celery.signals import celeryd_after_setup, worker_shutting_down
+        from celery.signals import celeryd_after_setup, worker_ready, worker_shutting_down
 
         import flow_api.port
 
@@ -27,3 +27,4 @@ class ExecutionsConfig(AppConfig):
 
         celeryd_after_setup.connect(record_served_queues, weak=False)
         worker_shutting_down.connect(shutdown.on_worker_shutting_down, weak=False)
+        worker_ready.connect(shutdown.reconcile_after_start, weak=False)

@@ -7,7 +7,9 @@ that execution runs inside it. A watcher thread per process
   thread with SIGUSR2, whose handler raises `ExecutionTerminated` where the flow stands
   (in `time.sleep`, a busy loop, or a blocking wait);
 - enforces each frame's deadline (a flow's timeout) the same way;
-- records a heartbeat for the frames, so that the reconciler can tell lost work.
+- records a heartbeat for the frames, so that the reconciler can tell lost work;
+- hears a stopping worker ask its executions to park their message waits
+  (`park_requested`, read by executions.messages.wait).
 
 Interrupts are delivered only while a frame's own code runs (`interruptible`), never in the
 middle of the engine's bookkeeping; there, the port checks `raise_if_terminated()` instead.
@@ -51,6 +53,7 @@ class ProcessGuard:
         self.lock = threading.Lock()
         self.frames: list[Frame] = []
         self.terminated: set[int] = set()
+        self.park_requested = False  # the worker stops: message waits park (executions.parking)
         self.pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._signals_ready = False
@@ -70,6 +73,9 @@ class ProcessGuard:
         self._ensure_started()
         execution_id, timeout = execution.pk, execution.timeout
         deadline = time.monotonic() + timeout if timeout else None
+        if deadline is not None and execution.resumes and execution.started_at:
+            # Resumed after a parked wait: its timeout counts from its first start.
+            deadline -= (_now() - execution.started_at).total_seconds()
         frame = Frame(execution_id, deadline, timeout, execution)
         with self.lock:
             self.frames.append(frame)
@@ -138,10 +144,16 @@ class ProcessGuard:
             try:
                 if pubsub is None:
                     pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(notify.cancel_channel())
+                    pubsub.subscribe(notify.cancel_channel(), notify.park_channel())
                 message = pubsub.get_message(timeout=0.25)
                 if message and message.get("type") == "message":
-                    self.mark_terminated(json.loads(message["data"]))
+                    ids = set(json.loads(message["data"]))
+                    if message["channel"].decode() == notify.park_channel():
+                        with self.lock:
+                            if ids & {f.execution_id for f in self.frames}:
+                                self.park_requested = True
+                    else:
+                        self.mark_terminated(ids)
                 self._enforce_deadlines()
                 if time.monotonic() >= next_heartbeat:
                     next_heartbeat = time.monotonic() + heartbeat_every

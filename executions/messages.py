@@ -4,7 +4,8 @@ The flow side (`this.message`, `system.message`, `Message.wait`) reaches `port_c
 through flow_api's port. An answer is validated against the form before it is accepted
 (`respond`), then a Redis notice wakes the waiting flow; the row decides, the notice only
 saves the safety-poll interval. While it waits, the execution is WAITING, its worker
-process keeps sending heartbeats, and a cancel or timeout reaches the wait.
+process keeps sending heartbeats, and a cancel or timeout reaches the wait. A long wait
+parks and frees its process (executions.parking); the answer then resumes it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import time as time_of_day
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 
-from flow_api.exceptions import ExecutionTerminated, FlowApiError, TimeoutExceededError
+from flow_api.exceptions import (
+    ExecutionParked,
+    ExecutionTerminated,
+    FlowApiError,
+    TimeoutExceededError,
+)
 
 from . import notify
 from .guard import guard
@@ -139,6 +148,9 @@ def respond(message: Message, response: Any, user: Any = None) -> Message:
         raise MessageClosed(f"message {message.pk} is {message.status}, it takes no answer")
     with contextlib.suppress(Exception):  # the waiter's safety poll finds it anyway
         notify.client().publish(notify.message_channel(message.pk), message.status)
+    from . import parking
+
+    parking.answered(message)
     return message
 
 
@@ -149,25 +161,43 @@ def _get(message_id: Any) -> Message:
     return message
 
 
+def _expired(message: Message, timeout: float | None) -> FlowApiError:
+    if message.expires_at is not None and message.expires_at <= timezone.now():
+        return TimeoutExceededError(
+            f"message {message.pk} was not answered within {float(timeout or 0):g} s"
+        )
+    return FlowApiError(f"message {message.pk} expired without an answer")
+
+
 def wait(message_id: int, execution_id: int | None, timeout: float | None) -> Message:
     """Block until the message is answered; the execution is WAITING meanwhile.
 
     A cancel or the flow's timeout interrupts the wait (the message then expires); the
-    wait's own `timeout` expires the message and raises TimeoutExceededError.
+    wait's own `timeout` expires the message and raises TimeoutExceededError. A wait held
+    longer than PARK_AFTER_SECONDS, or when the worker stops, parks (executions.parking):
+    the handler leaves by ExecutionParked and is resumed when the answer comes.
     """
     message = _get(message_id)
     if message.status == Message.Status.ANSWERED:
         return message
     if message.status == Message.Status.EXPIRED:
-        raise FlowApiError(f"message {message_id} expired without an answer")
+        raise _expired(message, timeout)
+    if timeout is not None and message.expires_at is None:
+        # Kept on the row, so that a resumed wait keeps the first deadline.
+        message.expires_at = timezone.now() + timedelta(seconds=float(timeout))
+        Message.objects.filter(pk=message.pk).update(expires_at=message.expires_at)
     poll = float(settings.AUTOMATION["SAFETY_POLL_SECONDS"])
-    deadline = None if timeout is None else time.monotonic() + float(timeout)
+    deadline = None
+    if message.expires_at is not None:
+        deadline = time.monotonic() + (message.expires_at - timezone.now()).total_seconds()
     execution = None
     if execution_id is not None:
         execution = guard().current(execution_id) or Execution.objects.get(pk=execution_id)
-    marked = execution.mark_waiting() if execution is not None else False
-    answered = False
-    pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
+    park_after = float(settings.AUTOMATION["PARK_AFTER_SECONDS"])
+    park_at = time.monotonic() + park_after if execution is not None and park_after else None
+    marked = execution.mark_waiting(message) if execution is not None else False
+    answered = parked = False
+    pubsub = notify.client().pubsub(ignore_subscribe_messages=False)
     try:
         with contextlib.suppress(Exception):  # without Redis the safety poll still works
             pubsub.subscribe(notify.message_channel(message.pk))
@@ -177,17 +207,23 @@ def wait(message_id: int, execution_id: int | None, timeout: float | None) -> Me
                 answered = True
                 break
             if status == Message.Status.EXPIRED:
-                raise FlowApiError(f"message {message_id} expired without an answer")
+                message.refresh_from_db(fields=["status", "expires_at"])
+                raise _expired(message, timeout)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 if message.expire():
-                    raise TimeoutExceededError(
-                        f"message {message_id} was not answered within {timeout:g} s"
-                    )
+                    raise _expired(message, timeout)
                 continue  # answered at the last moment
+            if execution is not None and (
+                guard().park_requested or (park_at is not None and time.monotonic() >= park_at)
+            ):
+                parked = True
+                raise ExecutionParked()
             step = poll if remaining is None else min(poll, remaining)
+            if park_at is not None:
+                step = max(0.01, min(step, park_at - time.monotonic()))
             try:
-                with guard().interruptible():
+                with guard().interruptible():  # a notice, a confirmation or quiet: re-read
                     pubsub.get_message(timeout=step)
             except ExecutionTerminated:
                 raise
@@ -197,29 +233,48 @@ def wait(message_id: int, execution_id: int | None, timeout: float | None) -> Me
     finally:
         with contextlib.suppress(Exception):
             pubsub.close()
-        if not answered:
+        if parked and execution is not None:
+            from . import parking
+
+            parking.park_wait(execution, message.pk)
+        elif not answered:
             message.expire()
-        if marked and execution is not None and not execution.mark_running():
+        if marked and not parked and execution is not None and not execution.mark_running():
+            if Execution.objects.filter(pk=execution.pk).filter(
+                Q(parked=True) | Q(resumes__gt=execution.resumes)
+            ).exists():
+                raise ExecutionParked()  # parked and resumed elsewhere: that run goes on
             raise ExecutionTerminated()  # it was cancelled or ended while it waited
     return _get(message.pk)
 
 
-def port_call(op: str, execution_id: int | None, **kwargs: Any) -> dict[str, Any]:
+def create(execution: Execution | None, step: int | None, **kwargs: Any) -> Message:
+    """A new message form; a resumed handler gets the one its earlier run created."""
+    if execution is not None and execution.resumes and step is not None:
+        existing = Message.objects.filter(execution=execution, step=step).first()
+        if existing is not None:
+            return existing
+    return Message.objects.create(
+        execution=execution,
+        step=step,
+        subject=str(kwargs.get("subject") or "")[:255],
+        text=str(kwargs.get("text") or ""),
+        body=build_form(kwargs.get("body"), kwargs.get("request")),
+    )
+
+
+def port_call(
+    op: str, execution: Execution | None, step: int | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """flow_api's `message` port: ops "create", "read" and "wait"; returns the record."""
     if op == "create":
-        form = build_form(kwargs.get("body"), kwargs.get("request"))
-        message = Message.objects.create(
-            execution_id=execution_id,
-            subject=str(kwargs.get("subject") or "")[:255],
-            text=str(kwargs.get("text") or ""),
-            body=form,
-        )
-        return message_record(message)
+        return message_record(create(execution, step, **kwargs))
     if op == "read":
         return message_record(_get(kwargs.get("id")))
     if op == "wait":
         timeout = kwargs.get("timeout")
         if timeout is not None and float(timeout) <= 0:
             raise FlowApiError("timeout must be a positive number of seconds")
+        execution_id = execution.pk if execution is not None else None
         return message_record(wait(int(kwargs["id"]), execution_id, timeout))
     raise FlowApiError(f"unknown message operation {op!r}")

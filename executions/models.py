@@ -164,6 +164,26 @@ class Execution(models.Model):
         null=True, blank=True, help_text="The fire time of a SCHEDULE execution."
     )
 
+    # Parked waits (executions.parking): a wait that no process holds, and what a resumed
+    # handler needs to replay the flow_api calls it made before (see docs/README-schedules.md).
+    step = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="Which of its parent's flow_api calls started it (1, 2, ...): a resumed "
+        "parent finds it again instead of starting it twice.",
+    )
+    parked = models.BooleanField(
+        default=False, editable=False,
+        help_text="WAITING with no process holding the wait: a message answer (or its child "
+        "ending) sends it again, and its handler replays up to where it waited.",
+    )
+    resumes = models.PositiveIntegerField(
+        default=0, editable=False, help_text="How often it was resumed after being parked."
+    )
+    waiting_message = models.ForeignKey(
+        "Message", null=True, blank=True, editable=False, on_delete=models.SET_NULL,
+        related_name="+", help_text="The message form whose answer it waits for.",
+    )
+
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -186,6 +206,11 @@ class Execution(models.Model):
             # Exactly once per fire time: a second beat, a redelivery or a restart loses here.
             models.UniqueConstraint(
                 fields=["schedule", "scheduled_for"], name="execution_one_firing_per_time"
+            ),
+            # A resumed parent replaying its calls cannot start the same child twice.
+            models.UniqueConstraint(
+                fields=["parent", "step"], name="execution_one_child_per_step",
+                condition=Q(step__isnull=False),
             ),
         ]
         permissions = [
@@ -213,13 +238,23 @@ class Execution(models.Model):
                     setattr(self, field, value)
         return bool(updated)
 
-    def mark_waiting(self) -> bool:
-        return self._transition((self.Status.RUNNING,), status=self.Status.WAITING)
+    def mark_waiting(self, message: Any = None) -> bool:
+        """RUNNING -> WAITING (for a message form's answer, if `message` is given)."""
+        if message is None:
+            return self._transition((self.Status.RUNNING,), status=self.Status.WAITING)
+        return self._transition(
+            (self.Status.RUNNING,), status=self.Status.WAITING, waiting_message=message
+        )
 
     def mark_running(self) -> bool:
-        return self._transition(
-            (self.Status.WAITING, self.Status.PAUSED), status=self.Status.RUNNING
-        )
+        """WAITING or PAUSED -> RUNNING, unless it was parked and resumed elsewhere since."""
+        updated = Execution.objects.filter(
+            pk=self.pk, status__in=(self.Status.WAITING, self.Status.PAUSED), parked=False,
+            resumes=self.resumes,
+        ).update(status=self.Status.RUNNING, waiting_message=None)
+        if updated:
+            self.status, self.waiting_message = self.Status.RUNNING, None
+        return bool(updated)
 
     def pause(self) -> bool:
         return self._transition((self.Status.RUNNING, self.Status.WAITING), status=self.Status.PAUSED)
@@ -480,10 +515,25 @@ class Message(models.Model):
     )
     answered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    step = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="Which of its execution's flow_api calls created it: a resumed handler "
+        "finds it again instead of asking twice.",
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="A wait with a timeout: unanswered by then, it expires (also while parked).",
+    )
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "-id"], name="message_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["execution", "step"], name="message_one_per_step",
+                condition=Q(step__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.subject or 'message'} ({self.status})"

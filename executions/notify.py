@@ -48,6 +48,10 @@ def cancel_channel() -> str:
     return f"{_namespace()}:cancel"
 
 
+def park_channel() -> str:
+    return f"{_namespace()}:park"
+
+
 def ended_channel(execution_id: int) -> str:
     return f"{_namespace()}:ended:{execution_id}"
 
@@ -70,6 +74,16 @@ def publish_cancel(execution_ids: list[int]) -> None:
         client().publish(cancel_channel(), json.dumps(execution_ids))
     except redis.RedisError as exc:  # the row is already ended; the flow stops at its next call
         log.warning("could not publish cancel of %s: %s", execution_ids, exc)
+
+
+def publish_park(execution_ids: list[int]) -> None:
+    """A stopping worker asks the processes running these executions to park their waits."""
+    if not execution_ids:
+        return
+    try:
+        client().publish(park_channel(), json.dumps(execution_ids))
+    except redis.RedisError as exc:  # then the waits end after the shutdown grace
+        log.warning("could not ask executions %s to park: %s", execution_ids, exc)
 
 
 def borrow_pubsub() -> redis.client.PubSub:

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 
-from flow_api.exceptions import ExecutionTerminated, FlowApiError
+from flow_api.exceptions import ExecutionParked, ExecutionTerminated, FlowApiError
 
 from . import runner, services
 from .guard import guard
@@ -56,6 +56,32 @@ def _capped_log_text(execution: Execution | None, text: str, extra: int = 0) -> 
     return text, ""
 
 
+def _next_step(execution: Execution) -> int:
+    """Number the flow_api calls that start something (children, message forms) in the
+    order the handler makes them; a resumed handler makes them in the same order."""
+    execution._step = getattr(execution, "_step", 0) + 1  # type: ignore[attr-defined]
+    return execution._step  # type: ignore[attr-defined]
+
+
+def _replaying(execution: Execution | None) -> bool:
+    """A resumed handler is still before the last call its earlier runs made: what it logs
+    there was logged already."""
+    if execution is None or not execution.resumes:
+        return False
+    last = getattr(execution, "_replay_until", None)
+    if last is None:
+        from django.db.models import Max
+
+        from .models import Message
+
+        last = max(
+            Execution.objects.filter(parent=execution).aggregate(m=Max("step"))["m"] or 0,
+            Message.objects.filter(execution=execution).aggregate(m=Max("step"))["m"] or 0,
+        )
+        execution._replay_until = last  # type: ignore[attr-defined]
+    return getattr(execution, "_step", 0) < last
+
+
 class EnginePort:
     """Implements `flow_api.port.Port` on the Django models and services."""
 
@@ -74,6 +100,11 @@ class EnginePort:
     ) -> dict[str, Any]:
         with self._shielded():
             parent = self._execution(parent_id)
+            step = _next_step(parent)
+            if parent.resumes:  # replaying after a parked wait: this call was made before?
+                earlier = Execution.objects.filter(parent=parent, step=step).first()
+                if earlier is not None:
+                    return self._replayed(parent, earlier, wait=run and wait)
             try:
                 child = services.start_execution(
                     type=kind,
@@ -86,12 +117,22 @@ class EnginePort:
                     parent=parent,
                     run=run,
                     claim_if_served=run and wait,
+                    step=step,
                 )
             except services.StartError as exc:
                 raise FlowApiError(f"{exc.field}: {exc.message}") from None
             if run and wait:
                 self._await(parent, child)
             return runner.record(child)
+
+    def _replayed(self, parent: Execution, child: Execution, *, wait: bool) -> dict[str, Any]:
+        """A resumed handler repeats a call that started `child`: the same child again."""
+        if wait and child.status not in Execution.ENDED:
+            if child.parked:
+                raise ExecutionParked()  # it still waits for its answer; so does the parent
+            child = services.wait_for([child.pk], waiter=parent, run_inline=True)[0]
+            guard().raise_if_terminated()
+        return runner.record(child)
 
     def _await(self, parent: Execution, child: Execution) -> None:
         if child.status == Execution.Status.RUNNING:
@@ -168,6 +209,8 @@ class EnginePort:
         if level not in ExecutionLog.Level.values:
             raise FlowApiError(f"unknown log level {level!r}")
         with self._shielded():
+            if _replaying(guard().current(execution_id)):
+                return
             data = json_safe(data)
             extra = len(json.dumps(data)) if data else 0
             text, over = _capped_log_text(guard().current(execution_id), text, extra)
@@ -255,9 +298,9 @@ class EnginePort:
             return {"id": user.pk, "name": user.get_username(), "email": getattr(user, "email", "")}
 
     def message(self, op: str, execution_id: int | None, **kwargs: Any) -> dict[str, Any]:
+        from . import messages
+
         with self._shielded():
-            try:
-                from . import messages
-            except ImportError:
-                raise FlowApiError("message forms are not available yet") from None
-            return messages.port_call(op, execution_id, **kwargs)
+            execution = self._execution(execution_id) if execution_id is not None else None
+            step = _next_step(execution) if execution is not None and op == "create" else None
+            return messages.port_call(op, execution, step, **kwargs)

@@ -2,7 +2,9 @@
 
 The database is the source of truth and the queue only wakes workers, so:
 - RUNNING or WAITING executions whose heartbeat stopped end ENDED_ERROR "worker lost",
-  and their waiters are told (a waiting parent then raises DependencyFailedError);
+  and their waiters are told (a waiting parent then raises DependencyFailedError), except
+  those waiting for a message form's answer: they are parked (executions.parking);
+- parked waits whose answer, child end or timeout came without a resume are resumed;
 - PENDING executions whose message may be gone (Redis restarted, flushed) are sent again;
   a second delivery is harmless because only one claim can win.
 Every change is a conditional update, so two reconcilers running at once do no harm.
@@ -18,7 +20,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import services
+from . import parking, services
 from .models import Execution
 
 log = logging.getLogger(__name__)
@@ -31,12 +33,18 @@ def reconcile() -> dict[str, int]:
     now = timezone.now()
 
     lost_before = now - timedelta(seconds=float(knobs["WORKER_LOST_SECONDS"]))
+    active = Execution.objects.filter(status__in=(Status.RUNNING, Status.WAITING), parked=False)
     lost = list(
-        Execution.objects.filter(status__in=(Status.RUNNING, Status.WAITING))
-        .filter(Q(heartbeat_at__lt=lost_before) | Q(heartbeat_at__isnull=True, started_at__lt=lost_before))
+        active.filter(Q(heartbeat_at__lt=lost_before) | Q(heartbeat_at__isnull=True, started_at__lt=lost_before))
         .values_list("pk", flat=True)[:1000]
     )
-    ended = services.end_lost(lost)
+    # A message wait does nothing but wait: a shorter silence tells that its process died,
+    # and it is parked (with the parents that ran it inline), not ended.
+    waits_before = now - timedelta(seconds=parking.wait_lost_seconds())
+    lost_waits = active.filter(waiting_message__isnull=False, heartbeat_at__lt=waits_before)
+    lost += parking.with_stale_ancestors(list(lost_waits.values_list("pk", flat=True)[:1000]))
+    ended = parking.settle_lost(list(dict.fromkeys(lost)), parking.LOST)
+    swept = parking.sweep()
 
     resend_before = now - timedelta(seconds=float(knobs["PENDING_RESEND_SECONDS"]))
     stale = list(
@@ -53,6 +61,9 @@ def reconcile() -> dict[str, int]:
         ).update(heartbeat_at=now):
             services.dispatch(execution)
             resent += 1
-    if ended or resent:
-        log.warning("reconciler: %d lost executions ended, %d re-sent", len(ended), resent)
-    return {"lost": len(ended), "resent": resent}
+    if ended or resent or any(swept.values()):
+        log.warning(
+            "reconciler: %d lost executions ended, %d re-sent, parked waits: %s",
+            len(ended), resent, swept,
+        )
+    return {"lost": len(ended), "resent": resent, **swept}

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 import flow_api
-from flow_api.exceptions import ExecutionEnded, ExecutionTerminated, FlowApiError
+from flow_api.exceptions import ExecutionEnded, ExecutionParked, ExecutionTerminated, FlowApiError
 
 from . import notify
 from .guard import guard
@@ -24,6 +24,7 @@ from .models import Execution, ExecutionLog, Flow
 
 log = logging.getLogger(__name__)
 Status = Execution.Status
+PARKED = "PARKED"  # _run_handler's word for "its wait was parked": nothing to record yet
 
 _CODE_CACHE: OrderedDict[tuple[Any, ...], tuple[CodeType, str]] = OrderedDict()
 _CODE_CACHE_SIZE = 512
@@ -143,14 +144,27 @@ def execute(execution: Execution) -> str:
 
     Cancellation and timeouts arrive as `ExecutionTerminated`; by then the row has been
     ended by whoever cancelled it, so only the bookkeeping of this process is left.
+    A parked wait (executions.parking) arrives as `ExecutionParked`: the execution is
+    parked and, if it ran inline in a parent's process, the parent parks too.
     """
     g = guard()
     with g.frame(execution):
         status, message, output = _run_handler(execution)
+    if status == PARKED:
+        from . import parking
+
+        with_db_retry(lambda: parking.park(execution))
+        if g.frames:  # a parent in this process awaited it: it leaves and parks as well
+            raise ExecutionParked()
+        return Status.WAITING
 
     def record_end() -> str:
         if status is not None and execution.mark_ended(status, message, output_value=output):
             notify.publish_ended(execution.pk, status)
+            if execution.resumes and execution.parent_id:  # its parent may have parked for it
+                from . import parking
+
+                parking.resume_parents([execution.pk])
             return status
         execution.refresh_from_db(fields=["status", "message", "ended_at"])
         return execution.status
@@ -197,6 +211,13 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
         return _run_builtin(execution)
     g = guard()
     filename = ""
+    if execution.resumes:
+        ExecutionLog.objects.create(
+            execution_id=execution.pk,
+            text=f"resumed after a parked wait (resume {execution.resumes}): the handler runs "
+            "again from its start; the children and message forms it started before are not "
+            "started again, their results are returned",
+        )
     try:
         handler, takes_inputs, filename = _load_handler(execution)
         this = flow_api.Execution(record(execution))
@@ -206,6 +227,8 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
             args = (system, this, dict(execution.input_value))
         with g.interruptible():
             result = handler(*args)
+    except ExecutionParked:
+        return PARKED, "", None
     except ExecutionEnded as end:
         return end.status, end.message, None
     except ExecutionTerminated:
@@ -251,6 +274,8 @@ def _run_builtin(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
         return Status.ENDED_ERROR, f"{execution.type} executions are not available here", None
     try:
         output = module.run(execution)
+    except ExecutionParked:  # a SCHEDULE execution whose flow, run inline, parked
+        return PARKED, "", None
     except ExecutionTerminated:
         if guard().is_terminated(execution.pk):
             return None, "", None

@@ -365,34 +365,27 @@ def run(execution: Execution) -> dict[str, Any]:
         raise ScheduleError(f"schedule {schedule.name!r} has no flow: its flow was deleted")
     scheduled_at = (execution.scheduled_for or execution.created_at).isoformat()
 
-    earlier = Execution.objects.filter(
-        schedule=schedule, type=Execution.Type.SCHEDULE, pk__lt=execution.pk,
-        status__in=(Execution.Status.PENDING, *Execution.ACTIVE),
-    ).order_by("pk")
-    if schedule.overlap == Schedule.Overlap.SKIP:
-        still = earlier.values_list("pk", flat=True).first()
-        if still is not None:
-            execution.message = f"skipped: the firing in execution {still} still runs"
-            return {"skipped": True, "running": still, "scheduled_at": scheduled_at}
-    elif schedule.overlap == Schedule.Overlap.CANCEL_PREVIOUS:
-        for pk in earlier.values_list("pk", flat=True):
-            services.cancel_execution(pk, f"cancelled: schedule {schedule.name!r} fired again")
-
-    try:
-        child = services.start_execution(
-            flow=schedule.flow,
-            parent=execution,
-            input_value={**(schedule.input_value or {}), "scheduled_at": scheduled_at},
-            claim_if_served=True,
+    # Resumed after its flow parked a wait (executions.parking): that flow goes on.
+    child = Execution.objects.filter(parent=execution).first() if execution.resumes else None
+    if child is None:
+        skipped = _apply_overlap(schedule, execution, scheduled_at)
+        if skipped is not None:
+            return skipped
+        try:
+            child = services.start_execution(
+                flow=schedule.flow,
+                parent=execution,
+                input_value={**(schedule.input_value or {}), "scheduled_at": scheduled_at},
+                claim_if_served=True,
+            )
+        except services.StartError as exc:
+            raise ScheduleError(f"schedule {schedule.name!r}: {exc.message}") from None
+        Execution.objects.filter(pk=execution.pk).update(
+            output_value={"execution": child.pk, "scheduled_at": scheduled_at}
         )
-    except services.StartError as exc:
-        raise ScheduleError(f"schedule {schedule.name!r}: {exc.message}") from None
-    Execution.objects.filter(pk=execution.pk).update(
-        output_value={"execution": child.pk, "scheduled_at": scheduled_at}
-    )
-    if child.status == Execution.Status.RUNNING:
+    if child.status == Execution.Status.RUNNING and not execution.resumes:
         runner.execute(child)  # claimed for us at creation: run it here
-    else:
+    elif child.status not in Execution.ENDED:
         services.wait_for([child.pk], waiter=execution, run_inline=True)
     from .guard import guard
 
@@ -406,6 +399,28 @@ def run(execution: Execution) -> dict[str, Any]:
         )
     execution.message = f"flow {schedule.flow.name!r} ran as execution {child.pk}"
     return {"execution": child.pk, "scheduled_at": scheduled_at, "status": child.status}
+
+
+def _apply_overlap(
+    schedule: Schedule, execution: Execution, scheduled_at: str
+) -> dict[str, Any] | None:
+    """The schedule's overlap policy against its earlier unfinished firings; the output of
+    a skipped firing, or None to go on."""
+    from . import services
+
+    earlier = Execution.objects.filter(
+        schedule=schedule, type=Execution.Type.SCHEDULE, pk__lt=execution.pk,
+        status__in=(Execution.Status.PENDING, *Execution.ACTIVE),
+    ).order_by("pk")
+    if schedule.overlap == Schedule.Overlap.SKIP:
+        still = earlier.values_list("pk", flat=True).first()
+        if still is not None:
+            execution.message = f"skipped: the firing in execution {still} still runs"
+            return {"skipped": True, "running": still, "scheduled_at": scheduled_at}
+    elif schedule.overlap == Schedule.Overlap.CANCEL_PREVIOUS:
+        for pk in earlier.values_list("pk", flat=True):
+            services.cancel_execution(pk, f"cancelled: schedule {schedule.name!r} fired again")
+    return None
 
 
 # --- beat ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ all call `start_execution`. Nothing else creates executions or sends Celery mess
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -15,9 +16,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import broker, limits
-from .models import Execution, Flow
+from .models import Execution, Flow, Message
 from .queues import celery_queue, default_group, serves
 
+log = logging.getLogger(__name__)
 Status = Execution.Status
 NOT_ENDED = (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED)
 
@@ -68,13 +70,15 @@ def start_execution(
     claim_if_served: bool = False,
     schedule: Any = None,
     scheduled_for: Any = None,
+    step: int | None = None,
 ) -> Execution:
     """Create an execution and queue it once the current transaction commits.
 
     `run=False` creates it deferred: it waits for `run_deferred`. With `claim_if_served`
     (a parent about to await its child in this worker) a child whose queue this worker
     serves is created already RUNNING and not queued at all: the caller runs it inline,
-    which is what keeps synchronous children free of deadlock and cheap.
+    which is what keeps synchronous children free of deadlock and cheap. `step` numbers
+    a child by its parent's flow_api calls (executions.parking replays them).
     Raises `StartError` naming the field for bad input.
     """
     if type not in Execution.Type.values:
@@ -151,6 +155,7 @@ def start_execution(
         connection=prepared.connection if prepared is not None else None,
         connector_type=prepared.connector_type if prepared is not None else "",
         parent=parent,
+        step=step,
         root_id=(parent.root_id or parent.pk) if parent is not None else None,
         trigger=Execution.Trigger.PARENT if parent is not None else trigger,
         trigger_ref=trigger_ref,
@@ -223,7 +228,8 @@ def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool
 def _claim_sql() -> str:
     table = connection.ops.quote_name(Execution._meta.db_table)
     return (
-        f"UPDATE {table} SET status = %s, started_at = %s, heartbeat_at = %s "
+        # COALESCE: a resumed execution (executions.parking) keeps its first start.
+        f"UPDATE {table} SET status = %s, started_at = COALESCE(started_at, %s), heartbeat_at = %s "
         "WHERE id = %s AND status = %s AND NOT deferred AND NOT limited RETURNING *"
     )
 
@@ -266,7 +272,12 @@ def _close(ids: Iterable[int], status: str, message: str) -> list[tuple[int, str
         Execution.objects.filter(pk__in=ids, status__in=NOT_ENDED).values_list("pk", flat=True)
     )
     Execution.objects.filter(pk__in=still_open, status__in=NOT_ENDED).update(
-        status=status, message=message, ended_at=timezone.now()
+        status=status, message=message, ended_at=timezone.now(), parked=False
+    )
+    # Forms nobody waits for any more (the process of a running wait expires its own;
+    # a parked wait has no process).
+    Message.objects.filter(execution_id__in=still_open, status=Message.Status.OPEN).update(
+        status=Message.Status.EXPIRED
     )
     return [(pk, status) for pk in still_open]
 
@@ -281,6 +292,12 @@ def _announce(ended: list[tuple[int, str]]) -> list[int]:
         notify.publish_cancel(ids)
         for pk, status in ended:
             notify.publish_ended(pk, status)
+        from .parking import resume_parents
+
+        try:
+            resume_parents(ids)  # a parent parked while awaiting one of them goes on
+        except Exception:  # the reconciler's sweep resumes it then
+            log.exception("could not resume the parked parents of %s", ids)
 
     if ids:
         transaction.on_commit(publish)
@@ -316,11 +333,6 @@ def end_timed_out(execution_id: int, timeout: float) -> list[int]:
                 descendants, Status.ENDED_CANCELLED, f"cancelled: execution {execution_id} timed out"
             )
     return _announce(ended)
-
-
-def end_lost(ids: list[int]) -> list[int]:
-    """End executions whose worker stopped sending heartbeats; tell their waiters."""
-    return end_executions(ids, Status.ENDED_ERROR, "worker lost: its worker stopped without ending it")
 
 
 def _satisfied(return_when: str, total: int, statuses: dict[int, str]) -> bool:

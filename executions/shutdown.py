@@ -1,9 +1,11 @@
-"""A bounded graceful shutdown for workers.
+"""A bounded graceful shutdown for workers (and a reconciler pass after a start).
 
 On SIGTERM Celery stops taking work and waits for running tasks, without a limit. Here the
 worker's main process gives its executions a grace period; those still running then end
 ENDED_ERROR with a reason that says so (their pool processes are interrupted through the
 usual cancel notice), so the shutdown completes in bounded time and none stays RUNNING.
+Executions waiting for a message form's answer are asked to park at once instead: they
+lose nothing and go on on another (or the restarted) worker once answered.
 """
 
 from __future__ import annotations
@@ -43,7 +45,34 @@ def end_after_grace(grace: float) -> None:
 
 
 def on_worker_shutting_down(**kwargs: Any) -> None:
+    from . import notify
+
+    # Flows waiting for a message form's answer need no process: they park at once and
+    # a worker resumes them when the answer comes (executions.parking).
+    notify.publish_park(_running_execution_ids())
     grace = float(settings.AUTOMATION["SHUTDOWN_GRACE_SECONDS"])
     timer = threading.Timer(grace, end_after_grace, args=(grace,))
+    timer.daemon = True
+    timer.start()
+
+
+def reconcile_after_start(**kwargs: Any) -> None:
+    """A worker that starts may be replacing one that died: once a dead wait's heartbeat
+    would be stale, run one reconciler pass here, so that its parked waits come back even
+    where no beat runs (the pass is safe beside beat's)."""
+    from .parking import wait_lost_seconds
+    from .reconciler import reconcile
+
+    def run() -> None:
+        from django.db import connection
+
+        try:
+            reconcile()
+        except Exception:  # beat's next pass does the same
+            log.exception("the reconciler pass after the worker's start failed")
+        finally:
+            connection.close()  # this thread's own; pool processes forked later must not share it
+
+    timer = threading.Timer(wait_lost_seconds() + 1, run)
     timer.daemon = True
     timer.start()

@@ -72,10 +72,12 @@ def _on_worker_lost(
         return
     if not isinstance(exception, WorkerLostError) or not args:
         return
+    from .parking import settle_lost
+
     try:
         execution_id = int(args[0])  # type: ignore[call-overload]
-        services.end_executions(
-            [execution_id], services.Status.ENDED_ERROR,
+        settle_lost(  # a wait for a message form's answer is parked, not ended
+            [execution_id],
             f"worker lost: the process running it exited ({exception}); "
             "a flow calling os._exit() does this",
         )

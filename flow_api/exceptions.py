@@ -36,3 +36,11 @@ class ExecutionEnded(BaseException):
 
 class ExecutionTerminated(BaseException):
     """The execution was cancelled or timed out; raised into the flow to stop it."""
+
+
+class ExecutionParked(BaseException):
+    """The engine parks this execution's wait: the handler stops here and runs again,
+    replaying its earlier calls, when the answer (or child) it waits for arrives.
+
+    A BaseException, so that a flow's `except Exception` does not swallow it.
+    """

@@ -68,11 +68,12 @@ def test_the_recurring_helper_asks_again_when_the_flow_does_not_exist(helpers, m
 
 def test_the_daily_helper_creates_a_cron_schedule_in_the_time_zone(helpers, make_flow, api):
     make_flow("backup", "def handler(system, this):\n    pass\n")
-    helper = services.start_execution(flow="Daily")
+    helper = services.start_execution(flow="Daily", mode="development")  # a Try
     _answer(api, helper, {"flow": "backup", "time": "02:30", "timezone": "Europe/Vienna"})
     assert services.wait_for([helper.pk], timeout=20)[0].status == "ENDED_SUCCESS"
     schedule = Schedule.objects.get()
     assert (schedule.cron, schedule.timezone) == ("30 2 * * *", "Europe/Vienna")
+    assert schedule.mode == "development"  # a Try of the helper makes a Try schedule
     assert schedule.next_fire_at is not None
 
 

@@ -1,0 +1,207 @@
+"""Parked waits: a flow waiting for a message form's answer survives its worker stopping or
+dying, and a long wait frees its worker process. Real workers, stopped and killed for real."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from executions import services
+from executions.models import Execution, ExecutionLog, Message
+from executions.reconciler import reconcile
+
+from .workers import running_worker, start_worker, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker")]
+
+QUEUE = "parking"
+CHILD = """
+def handler(system, this):
+    return {'doubled': this.get('input_value')['n'] * 2}
+"""
+# Starts a child before it asks, so that a resumed run shows it does not start it again.
+ASKER = """
+def handler(system, this):
+    child = this.flow('double', n=21)
+    this.log('asking now')
+    answer = this.message('Who?', request='Name?', timeout=TIMEOUT)
+    return {'name': answer['string'], 'doubled': child.get('output_value')['doubled']}
+"""
+# The message waiter runs inline in its parent: both must park and come back.
+PARENT = """
+def handler(system, this):
+    asked = this.flow('asker')
+    return {'from_child': asked.get('output_value')['name']}
+"""
+
+
+def _flows(make_flow: Any, timeout: float | None = None) -> None:
+    make_flow("double", CHILD, queue=QUEUE)
+    make_flow("asker", ASKER.replace("TIMEOUT", repr(timeout)), queue=QUEUE)
+    make_flow("parent", PARENT, queue=QUEUE)
+
+
+def _worker(tmp_path: Any, name: str, **env: str) -> Any:
+    return running_worker(
+        queues=[f"{QUEUE}.productive"], concurrency=1, name=name, tmp_dir=tmp_path,
+        extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.5", **env},
+    )
+
+
+def _open_message(root: Execution) -> Message:
+    return wait_until(
+        lambda: Message.objects.filter(
+            execution__in=Execution.objects.filter(pk=root.pk) | Execution.objects.filter(root=root),
+            status="open",
+        ).first(),
+        timeout=30,
+    )
+
+
+def _answer(api: Any, message: Message, name: str) -> None:
+    answer = api.post(f"/api/messages/{message.pk}/respond/", {"response": {"string": name}},
+                      format="json")
+    assert answer.status_code == 200, answer.json()
+
+
+def _parked(pk: int) -> bool:
+    return Execution.objects.filter(pk=pk, status="WAITING", parked=True).exists()
+
+
+def _assert_nothing_doubled(root: Execution) -> None:
+    tree = Execution.objects.filter(pk=root.pk) | Execution.objects.filter(root=root)
+    names = sorted(tree.values_list("name", flat=True))
+    assert names.count("double") == 1, names
+    assert Message.objects.filter(execution__in=tree).count() == 1
+    asked = ExecutionLog.objects.filter(execution__in=tree, text="asking now").count()
+    assert asked == 1, "a resumed handler logged again what it had logged before its wait"
+
+
+def test_a_message_wait_survives_a_worker_restart(make_flow, api, tmp_path):
+    _flows(make_flow)
+    with _worker(tmp_path, "park-a") as first:
+        execution = services.start_execution(flow="asker")
+        message = _open_message(execution)
+        wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "WAITING", 10)
+        started = time.monotonic()
+        first.process.send_signal(signal.SIGTERM)
+        first.process.wait(timeout=20)
+        stopped_after = time.monotonic() - started
+    print(f"worker stopped {stopped_after:.1f} s after SIGTERM; the wait parked")
+    assert stopped_after < 10  # it parked at once, not after the shutdown grace
+    assert _parked(execution.pk)
+    assert Message.objects.get(pk=message.pk).status == "open"
+
+    _answer(api, message, "Ada")  # no worker runs now: it is queued for the next one
+    with _worker(tmp_path, "park-b"):
+        ended = services.wait_for([execution.pk], timeout=60)[0]
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    assert ended.output_value == {"name": "Ada", "doubled": 42}
+    assert ended.resumes == 1
+    _assert_nothing_doubled(execution)
+
+
+def test_a_killed_worker_parks_an_inline_wait_and_its_parent(make_flow, api, tmp_path, settings):
+    # This process answers the message: with heartbeats every 0.5 s it tells a dead wait
+    # after 2 s (executions.parking.wait_lost_seconds).
+    settings.AUTOMATION = {**settings.AUTOMATION, "HEARTBEAT_SECONDS": 0.5}
+    _flows(make_flow)
+    first = start_worker(
+        queues=[f"{QUEUE}.productive"], concurrency=1, name="park-kill", tmp_dir=tmp_path,
+        extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.5"},
+    )
+    try:
+        parent = services.start_execution(flow="parent")
+        message = _open_message(parent)
+        asker = message.execution
+        assert asker is not None and asker.parent_id == parent.pk
+        wait_until(lambda: Execution.objects.get(pk=asker.pk).status == "WAITING", 10)
+    finally:
+        first.stop(signal.SIGKILL)
+
+    time.sleep(2.5)  # the heartbeats are now older than a live wait's ever are
+    counts = reconcile()
+    print(f"reconciler after SIGKILL: {counts}")
+    assert _parked(asker.pk) and _parked(parent.pk)
+    assert Execution.objects.filter(status__startswith="ENDED", root=parent).count() == 1  # 'double'
+
+    _answer(api, message, "Grace")
+    with _worker(tmp_path, "park-kill-b"):
+        ended = services.wait_for([parent.pk], timeout=60)[0]
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    assert ended.output_value == {"from_child": "Grace"}
+    asker.refresh_from_db()
+    assert (asker.status, asker.resumes) == ("ENDED_SUCCESS", 1)
+    _assert_nothing_doubled(parent)
+
+
+def test_a_long_wait_parks_and_frees_its_worker_process(make_flow, api, tmp_path):
+    _flows(make_flow)
+    make_flow("quick", "def handler(system, this):\n    return {'ok': True}\n", queue=QUEUE)
+    with _worker(tmp_path, "park-long", AUTOMATION_PARK_AFTER_SECONDS="1"):
+        parent = services.start_execution(flow="parent")
+        message = _open_message(parent)
+        wait_until(lambda: _parked(parent.pk), 20)
+        # One worker process (-c 1), and the wait no longer holds it.
+        quick = services.wait_for([services.start_execution(flow="quick").pk], timeout=30)[0]
+        assert quick.status == "ENDED_SUCCESS"
+        assert _parked(parent.pk)
+
+        _answer(api, message, "Lin")
+        ended = services.wait_for([parent.pk], timeout=60)[0]
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    assert ended.output_value == {"from_child": "Lin"}
+    _assert_nothing_doubled(parent)
+
+
+def test_a_parked_wait_still_times_out(make_flow, tmp_path):
+    _flows(make_flow, timeout=2)
+    with _worker(tmp_path, "park-timeout", AUTOMATION_PARK_AFTER_SECONDS="0.5"):
+        execution = services.start_execution(flow="asker")
+        message = _open_message(execution)
+        wait_until(lambda: _parked(execution.pk), 20)
+        time.sleep(2)
+        reconcile()  # beat's reconciler: expires the form and resumes the flow
+        ended = services.wait_for([execution.pk], timeout=60)[0]
+    assert ended.status == "ENDED_ERROR"
+    assert "TimeoutExceededError" in ended.message and "not answered within 2 s" in ended.message
+    assert Message.objects.get(pk=message.pk).status == "expired"
+
+
+def test_cancelling_a_parked_wait_ends_it_and_expires_its_form(make_flow, tmp_path):
+    _flows(make_flow)
+    with _worker(tmp_path, "park-cancel", AUTOMATION_PARK_AFTER_SECONDS="0.5"):
+        parent = services.start_execution(flow="parent")
+        message = _open_message(parent)
+        wait_until(lambda: _parked(parent.pk), 20)
+        services.cancel_execution(parent.pk)
+    parent.refresh_from_db()
+    assert parent.status == "ENDED_CANCELLED"
+    assert Message.objects.get(pk=message.pk).status == "expired"
+    assert not Execution.objects.filter(root=parent, status__in=services.NOT_ENDED).exists()
+
+
+def test_an_answer_given_while_no_worker_runs_reaches_the_restarted_worker(make_flow, api, tmp_path):
+    """SIGKILL, answer at once (nobody can tell the wait is dead yet), start a new worker:
+    its reconciler pass after the start parks the dead wait and resumes it with the answer,
+    without beat."""
+    _flows(make_flow)
+    first = start_worker(
+        queues=[f"{QUEUE}.productive"], concurrency=1, name="park-answered", tmp_dir=tmp_path,
+        extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.5"},
+    )
+    try:
+        execution = services.start_execution(flow="asker")
+        message = _open_message(execution)
+        wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "WAITING", 10)
+    finally:
+        first.stop(signal.SIGKILL)
+    _answer(api, message, "Hedy")
+    with _worker(tmp_path, "park-answered-b"):
+        ended = services.wait_for([execution.pk], timeout=60)[0]
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    assert ended.output_value == {"name": "Hedy", "doubled": 42}
+    _assert_nothing_doubled(execution)
