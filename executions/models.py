@@ -275,7 +275,13 @@ class Execution(models.Model):
 
     @property
     def waiting_reason(self) -> str:
-        """Why a PENDING execution has not started ("" when nothing is known to hold it)."""
+        """Why a PENDING execution has not started, or what a WAITING one waits for ("" when
+        nothing is known)."""
+        if self.status == self.Status.WAITING:
+            if self.waiting_message_id is not None:
+                parked = " (parked: no worker holds it; the answer resumes it)" if self.parked else ""
+                return f"waiting for the answer to message {self.waiting_message_id}{parked}"
+            return "parked: it goes on when the child it awaits ends" if self.parked else ""
         if self.status != self.Status.PENDING:
             return ""
         from .workers_status import waiting_reason

@@ -33,7 +33,8 @@ def execution_json(execution: Execution) -> dict[str, Any]:
         "started_at": iso(execution.started_at),
         "ended_at": iso(execution.ended_at),
     }
-    if execution.status == Execution.Status.PENDING:
-        # Read-only: why it has not started ("no worker serves queue X", a full limit).
+    if execution.status in (Execution.Status.PENDING, Execution.Status.WAITING):
+        # Read-only: why it has not started ("no worker serves queue X", a full limit), or
+        # what it waits for (a message form's answer; parked or held by a worker).
         data["waiting_reason"] = execution.waiting_reason
     return data

@@ -94,6 +94,12 @@ def test_a_message_wait_survives_a_worker_restart(make_flow, api, tmp_path):
     assert stopped_after < 10  # it parked at once, not after the shutdown grace
     assert _parked(execution.pk)
     assert Message.objects.get(pk=message.pk).status == "open"
+    shown = api.get(f"/api/executions/{execution.pk}/").json()
+    assert shown["status"] == "WAITING"
+    assert shown["waiting_reason"] == (
+        f"waiting for the answer to message {message.pk} "
+        "(parked: no worker holds it; the answer resumes it)"
+    )
 
     _answer(api, message, "Ada")  # no worker runs now: it is queued for the next one
     with _worker(tmp_path, "park-b"):
