@@ -56,7 +56,7 @@ RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
 CORE_TESTS := tests/test_flow_execution.py tests/test_child_executions.py \
 	tests/test_cancel_and_timeout.py tests/test_run_flow_command.py tests/test_reconciler_faults.py \
 	tests/test_worker_shutdown.py tests/test_priority.py tests/test_api_executions.py \
-	tests/test_webhooks.py tests/test_broker_queue_depth.py
+	tests/test_webhooks.py tests/test_broker_queue_depth.py tests/test_parked_waits.py
 test-rabbitmq: venv
 	BROKER_URL='$(RABBITMQ_URL)' timeout 900 $(PY) scripts/dev.py $(BIN)/pytest -m "not slow" \
 	    $(CORE_TESTS) $(PYTEST_ARGS)
