@@ -301,7 +301,8 @@ AUTOMATION: dict[str, Any] = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so that an anonymous call is answered 401 with `WWW-Authenticate: Token`.
-        "knox.auth.TokenAuthentication",
+        # knox's, reading only the presented token per call (executions/api/authentication.py).
+        "executions.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],

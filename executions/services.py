@@ -450,5 +450,6 @@ def wait_for(
             waiter.mark_running()
     again = [pk for pk in ids if pk not in final]
     if again:
-        final.update((e.pk, e) for e in Execution.objects.filter(pk__in=again))
+        # Keyed by id, so no ORDER BY (the model's default ordering costs compile time).
+        final.update((e.pk, e) for e in Execution.objects.filter(pk__in=again).order_by())
     return [final[pk] for pk in ids if pk in final]

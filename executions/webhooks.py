@@ -115,10 +115,13 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
         return _accepted(request, execution)
     wait = float(settings.AUTOMATION["WEBHOOK_WAIT_SECONDS"])
     ended = services.wait_for([execution.pk], timeout=wait)
-    execution = ended[0] if ended else execution
-    if not execution.is_ended:
+    if not ended or not ended[0].is_ended:
         return _accepted(request, execution)
-    return _answer(Execution.objects.select_related("flow").get(pk=execution.pk))
+    # The row as wait_for read it once it had ended (an ended row does not change); its
+    # flow (for the name in the JSON) is the webhook's, which started it.
+    answered = ended[0]
+    answered.flow = webhook.flow
+    return _answer(answered)
 
 
 def _find(name: str) -> Webhook:
