@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from executions import services
-from executions.models import Execution, ExecutionLog, Message
+from executions.models import Execution, ExecutionLog, Flow, Message
 from executions.reconciler import reconcile
 
 from .workers import running_worker, start_worker, wait_until
@@ -210,4 +210,51 @@ def test_an_answer_given_while_no_worker_runs_reaches_the_restarted_worker(make_
         ended = services.wait_for([execution.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value == {"name": "Hedy", "doubled": 42}
+    _assert_nothing_doubled(execution)
+
+
+def test_a_scheduled_flow_that_waits_parks_with_its_firing(make_flow, api, tmp_path):
+    from executions.models import Schedule
+    from executions.tasks import fire_schedule
+
+    _flows(make_flow)
+    schedule = Schedule.objects.create(
+        name="ask-daily", flow=Flow.objects.get(name="asker"), cron="0 6 * * *"
+    )
+    with _worker(tmp_path, "park-schedule", AUTOMATION_PARK_AFTER_SECONDS="0.5"):
+        firing = Execution.objects.get(pk=fire_schedule(schedule.pk, schedule.next_fire_at.isoformat()))
+        message = _open_message(firing)
+        wait_until(lambda: _parked(firing.pk) and _parked(message.execution_id), 20)
+        _answer(api, message, "Ida")
+        ended = services.wait_for([firing.pk], timeout=60)[0]
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    flow_run = Execution.objects.get(parent=firing)  # started once, not again on resume
+    assert flow_run.output_value == {"name": "Ida", "doubled": 42}
+    assert ended.output_value["execution"] == flow_run.pk
+
+
+def test_a_wait_whose_pool_process_is_killed_parks_and_resumes_on_its_replacement(
+    make_flow, api, tmp_path
+):
+    import os
+    import subprocess
+
+    _flows(make_flow)
+    # Heartbeats every 5 s: no reconciler pass could tell the wait is dead within the test's
+    # bound; it is Celery's main process, seeing its pool process die, that parks it.
+    with _worker(tmp_path, "park-oom", AUTOMATION_HEARTBEAT_SECONDS="5") as worker:
+        execution = services.start_execution(flow="asker")
+        message = _open_message(execution)
+        wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "WAITING", 10)
+        pool = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True,
+                              timeout=10).stdout.split()
+        assert pool, "the worker has no pool process"
+        for pid in pool:  # as the OOM killer would
+            os.kill(int(pid), signal.SIGKILL)
+        # Celery's main process sees the pool process die: the wait is parked, not ended.
+        wait_until(lambda: _parked(execution.pk), 10)
+        _answer(api, message, "Ken")
+        ended = services.wait_for([execution.pk], timeout=60)[0]
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    assert ended.output_value == {"name": "Ken", "doubled": 42}
     _assert_nothing_doubled(execution)
