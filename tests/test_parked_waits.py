@@ -221,10 +221,15 @@ def test_a_scheduled_flow_that_waits_parks_with_its_firing(make_flow, api, tmp_p
     schedule = Schedule.objects.create(
         name="ask-daily", flow=Flow.objects.get(name="asker"), cron="0 6 * * *"
     )
+    assert schedule.next_fire_at is not None
     with _worker(tmp_path, "park-schedule", AUTOMATION_PARK_AFTER_SECONDS="0.5"):
-        firing = Execution.objects.get(pk=fire_schedule(schedule.pk, schedule.next_fire_at.isoformat()))
+        fired = fire_schedule(schedule.pk, schedule.next_fire_at.isoformat())
+        assert fired is not None
+        firing = Execution.objects.get(pk=fired)
         message = _open_message(firing)
-        wait_until(lambda: _parked(firing.pk) and _parked(message.execution_id), 20)
+        asker = message.execution_id
+        assert asker is not None
+        wait_until(lambda: _parked(firing.pk) and _parked(asker), 20)
         _answer(api, message, "Ida")
         ended = services.wait_for([firing.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
