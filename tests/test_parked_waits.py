@@ -71,6 +71,24 @@ def _parked(pk: int) -> bool:
     return Execution.objects.filter(pk=pk, status="WAITING", parked=True).exists()
 
 
+def _killed_while_waiting(flow: str, tmp_path: Any) -> tuple[Execution, Message]:
+    """Start `flow` on a worker of its own, SIGKILL the worker once a form waits."""
+    worker = start_worker(
+        queues=[f"{QUEUE}.productive"], concurrency=1, name=f"park-kill-{flow}", tmp_dir=tmp_path,
+        extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.5"},
+    )
+    try:
+        execution = services.start_execution(flow=flow)
+        message = _open_message(execution)
+        waiter_id = message.execution_id
+        assert waiter_id is not None
+        waiter = Execution.objects.filter(pk=waiter_id)
+        wait_until(lambda: waiter.filter(status="WAITING").exists(), 10)
+    finally:
+        worker.stop(signal.SIGKILL)
+    return execution, message
+
+
 def _assert_nothing_doubled(root: Execution) -> None:
     tree = Execution.objects.filter(pk=root.pk) | Execution.objects.filter(root=root)
     names = sorted(tree.values_list("name", flat=True))
@@ -115,18 +133,9 @@ def test_a_killed_worker_parks_an_inline_wait_and_its_parent(make_flow, api, tmp
     # after 2 s (executions.parking.wait_lost_seconds).
     settings.AUTOMATION = {**settings.AUTOMATION, "HEARTBEAT_SECONDS": 0.5}
     _flows(make_flow)
-    first = start_worker(
-        queues=[f"{QUEUE}.productive"], concurrency=1, name="park-kill", tmp_dir=tmp_path,
-        extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.5"},
-    )
-    try:
-        parent = services.start_execution(flow="parent")
-        message = _open_message(parent)
-        asker = message.execution
-        assert asker is not None and asker.parent_id == parent.pk
-        wait_until(lambda: Execution.objects.get(pk=asker.pk).status == "WAITING", 10)
-    finally:
-        first.stop(signal.SIGKILL)
+    parent, message = _killed_while_waiting("parent", tmp_path)
+    asker = message.execution
+    assert asker is not None and asker.parent_id == parent.pk
 
     time.sleep(2.5)  # the heartbeats are now older than a live wait's ever are
     counts = reconcile()
@@ -195,16 +204,7 @@ def test_an_answer_given_while_no_worker_runs_reaches_the_restarted_worker(make_
     its reconciler pass after the start parks the dead wait and resumes it with the answer,
     without beat."""
     _flows(make_flow)
-    first = start_worker(
-        queues=[f"{QUEUE}.productive"], concurrency=1, name="park-answered", tmp_dir=tmp_path,
-        extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.5"},
-    )
-    try:
-        execution = services.start_execution(flow="asker")
-        message = _open_message(execution)
-        wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "WAITING", 10)
-    finally:
-        first.stop(signal.SIGKILL)
+    execution, message = _killed_while_waiting("asker", tmp_path)
     _answer(api, message, "Hedy")
     with _worker(tmp_path, "park-answered-b"):
         ended = services.wait_for([execution.pk], timeout=60)[0]
