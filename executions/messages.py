@@ -233,11 +233,7 @@ def wait(message_id: int, execution_id: int | None, timeout: float | None) -> Me
     finally:
         with contextlib.suppress(Exception):
             pubsub.close()
-        if parked and execution is not None:
-            from . import parking
-
-            parking.park_wait(execution, message.pk)
-        elif not answered:
+        if not answered and not parked:  # a parked wait keeps its form open (the runner parks it)
             message.expire()
         if marked and not parked and execution is not None and not execution.mark_running():
             if Execution.objects.filter(pk=execution.pk).filter(

@@ -81,7 +81,8 @@ def resume_parents(ids: Iterable[int]) -> None:
 
 
 def park_wait(execution: Execution, message_id: int | None) -> None:
-    """Park a wait for a message; if the answer came meanwhile, resume at once.
+    """Park an execution whose handler left by ExecutionParked (`message_id`: the form it
+    waits for, None for a parent awaiting its child); if the answer came meanwhile, resume.
 
     `respond` answers first and then resumes a parked waiter; parking checks the message
     after parking. Whichever comes second sees the other, so no answer is missed.

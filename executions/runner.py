@@ -153,7 +153,8 @@ def execute(execution: Execution) -> str:
     if status == PARKED:
         from . import parking
 
-        with_db_retry(lambda: parking.park(execution))
+        # A message wait (waiting_message set) resumes at once if answered meanwhile.
+        with_db_retry(lambda: parking.park_wait(execution, execution.waiting_message_id))
         if g.frames:  # a parent in this process awaited it: it leaves and parks as well
             raise ExecutionParked()
         return Status.WAITING
