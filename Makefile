@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-rabbitmq lint bench
+.PHONY: help venv prepare run dev static test test-rabbitmq lint bench
 
 help:
 	@echo "make run    install, migrate, load examples/, create the admin user, start web, worker and beat"
+	@echo "make dev    the same with Django's autoreloading development server as web (DEBUG=1)"
 	@echo "make test   ruff, mypy and pytest (PYTEST_ARGS=... is passed to pytest)"
 	@echo "make test-rabbitmq  the core tests once more with RabbitMQ as the broker (RABBITMQ_URL=...)"
 	@echo "make lint   ruff and mypy only"
@@ -31,7 +32,8 @@ $(STAMP): pyproject.toml
 
 # The admin user comes from Django's own DJANGO_SUPERUSER_* variables; an existing user is
 # left as it is (createsuperuser --noinput refuses a taken name, which is fine here).
-run: venv
+# The steps both `make run` and `make dev` take before they start the processes.
+prepare: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_flows examples
 	@user="$${DJANGO_SUPERUSER_USERNAME:-admin}"; password="$${DJANGO_SUPERUSER_PASSWORD:-admin}"; \
@@ -44,7 +46,18 @@ run: venv
 	    echo "$$out" >&2; exit 1; \
 	fi; \
 	echo "Log in at http://127.0.0.1:$${PORT:-8000}/admin/ ; Ctrl-C stops everything"
+
+# Static files for whitenoise: hashed names and compressed copies in STATIC_ROOT.
+static: venv
+	$(PY) manage.py collectstatic --noinput -v 0
+
+run: prepare static
 	$(PY) scripts/dev.py
+
+# For working on the engine itself: web is `runserver` with autoreload and DEBUG on (static
+# files straight from the apps), worker and beat as in the Procfile.
+dev: prepare
+	DEBUG=1 $(PY) scripts/dev.py --dev
 
 # With REDIS_URL unset, scripts/dev.py gives the tests an embedded Redis, as for `make run`.
 test: lint

@@ -11,6 +11,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "automation.settings")
     from django.core.management import execute_from_command_line
 
+    from automation.startup import check_settings
+
+    check_settings()  # a bad setting: one line naming it, not a traceback
+
     execute_from_command_line(sys.argv)
 
 

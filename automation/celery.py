@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
+
+from automation.startup import check_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "automation.settings")
+check_settings()  # a bad setting: one line naming it, not a traceback
 
 app = Celery("automation")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -39,3 +43,16 @@ app.conf.beat_schedule = {
         "schedule": 24 * 3600,
     },
 }
+
+
+def _django_logging(**kwargs: object) -> None:
+    """LOG_FORMAT=json: worker and beat log through the settings' LOGGING (one JSON object
+    per line) instead of Celery's own text format."""
+    import logging.config
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+if settings.LOG_FORMAT == "json":
+    # Connected, this signal stops Celery from configuring logging itself.
+    setup_logging.connect(_django_logging, weak=False)

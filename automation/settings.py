@@ -145,6 +145,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself, before sessions and auth are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A database that cannot be reached (or a full connection pool) answers 503.
+    "executions.api.errors.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -173,6 +177,29 @@ TEMPLATES = [
 
 
 # --- Database -----------------------------------------------------------------------------
+# Which process this is: gunicorn's configuration says "web"; celery's command line says
+# worker or beat. It names the database connections (pg_stat_activity's application_name,
+# unless AUTOMATION_DB_APPLICATION_NAME says otherwise) and decides how they are held:
+# - web: a pool per process of at most AUTOMATION_WEB_DB_POOL_SIZE connections, shared by
+#   its threads; a request that finds it full waits up to AUTOMATION_DB_POOL_TIMEOUT seconds,
+#   then is answered 503 with Retry-After (executions/api/errors.py);
+# - worker and beat: one persistent connection per process (and per guard thread): their
+#   number is fixed by the worker's concurrency, and reconnecting per task was slow.
+def _process_role() -> str:
+    role = os.environ.get("AUTOMATION_PROCESS", "")
+    if role:
+        return role
+    argv = " ".join(sys.argv[:4])
+    if "celery" in argv:
+        return "worker" if " worker" in argv else "beat" if " beat" in argv else "celery"
+    return "manage"
+
+
+PROCESS_ROLE = _process_role()
+WEB_DB_POOL_SIZE = _env_int("AUTOMATION_WEB_DB_POOL_SIZE", 8, minimum=1)
+DB_POOL_TIMEOUT = _env_number("AUTOMATION_DB_POOL_TIMEOUT", 10.0, minimum=0.1)
+
+
 # Unset, the engine runs on a SQLite file in WAL mode: web, worker and beat write at once
 # without "database is locked", and WAL with synchronous=NORMAL is fast for this bookkeeping.
 def _database(url: str | None) -> dict[str, Any]:
@@ -196,8 +223,24 @@ def _database(url: str | None) -> dict[str, Any]:
         # Tests that cross the queue need a file the worker process can open too.
         config["TEST"] = {"NAME": str(Path(config["NAME"]).with_suffix(".test.sqlite3"))}
     elif engine.endswith("postgresql"):
-        config["CONN_HEALTH_CHECKS"] = True
-        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", 10)
+        options.setdefault(
+            "application_name",
+            os.environ.get("AUTOMATION_DB_APPLICATION_NAME") or f"automation-{PROCESS_ROLE}",
+        )
+        if PROCESS_ROLE == "web":
+            # Django returns the connection to the pool at the end of each request (so no
+            # persistent connections: CONN_MAX_AGE must be 0 with a pool).
+            config["CONN_MAX_AGE"] = 0
+            options["pool"] = {
+                "min_size": 1,
+                "max_size": WEB_DB_POOL_SIZE,
+                "timeout": DB_POOL_TIMEOUT,
+                "max_idle": 300,
+            }
+        else:
+            config["CONN_HEALTH_CHECKS"] = True
     return config
 
 
@@ -295,6 +338,8 @@ AUTOMATION: dict[str, Any] = {
     # process and is resumed, replaying its earlier calls, when answered (0 = only when its
     # worker stops or dies). See executions/parking.py.
     "PARK_AFTER_SECONDS": _env_number("AUTOMATION_PARK_AFTER_SECONDS", 60.0, minimum=0),
+    # Callers of /metrics from outside loopback send `Authorization: Bearer <this>`.
+    "METRICS_TOKEN": os.environ.get("AUTOMATION_METRICS_TOKEN", ""),
 }
 
 # --- Django REST framework ----------------------------------------------------------------
@@ -359,11 +404,26 @@ if _env_bool("AUTOMATION_HTTPS", False):
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "static"))
+# whitenoise serves what `collectstatic` wrote (make run, the Dockerfile): gzip-compressed,
+# with content-hashed names, so it can tell browsers to cache them for a year.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("AUTOMATION_MAX_BODY_BYTES", 2_621_440, minimum=1024)
 
+# LOG_FORMAT=json: one JSON object per line (python-json-logger) for a log stack, with the
+# execution_id, flow and status of the execution a line is about (automation/logs.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "[%(asctime)s: %(levelname)s/%(processName)s] %(name)s: %(message)s"},
+        "json": {"()": "automation.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 
 _served: frozenset[str] | None = None
+_worker_name = ""
 
 
 def default_group() -> str:
@@ -33,3 +34,13 @@ def served_queues() -> frozenset[str]:
 
 def serves(group: str, mode: str) -> bool:
     return celery_queue(group, mode) in served_queues()
+
+
+def set_worker_name(name: str) -> None:
+    global _worker_name
+    _worker_name = name
+
+
+def worker_name() -> str:
+    """This worker's Celery hostname (name@host); empty outside a worker."""
+    return _worker_name

@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 import flow_api
 from flow_api.exceptions import ExecutionEnded, ExecutionParked, ExecutionTerminated, FlowApiError
 
-from . import notify
+from . import metrics, notify
 from .guard import guard
 from .models import Execution, ExecutionLog, Flow
 
@@ -162,6 +162,11 @@ def execute(execution: Execution) -> str:
     def record_end() -> str:
         if status is not None and execution.mark_ended(status, message, output_value=output):
             notify.publish_ended(execution.pk, status)
+            metrics.count_ended([(execution.type, status, execution.started_at)])
+            log.info(
+                "execution %s ended %s", execution.pk, status,
+                extra={"execution_id": execution.pk, "flow": execution.name, "status": status},
+            )
             if execution.resumes and execution.parent_id:  # its parent may have parked for it
                 from . import parking
 

@@ -368,6 +368,12 @@ def run(execution: Execution) -> dict[str, Any]:
     # Resumed after its flow parked a wait (executions.parking): that flow goes on.
     child = Execution.objects.filter(parent=execution).first() if execution.resumes else None
     if child is None:
+        if execution.scheduled_for and execution.started_at:
+            from . import metrics  # metrics reads the models this module defines
+
+            metrics.observe_schedule_lag(
+                (execution.started_at - execution.scheduled_for).total_seconds()
+            )
         skipped = _apply_overlap(schedule, execution, scheduled_at)
         if skipped is not None:
             return skipped

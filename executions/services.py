@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import broker, limits
+from . import broker, limits, metrics
 from .models import Execution, Flow, Message
 from .queues import celery_queue, default_group, serves
 
@@ -172,6 +172,7 @@ def start_execution(
         started_at=now if claimed else None,
         heartbeat_at=now if claimed else None,
     )
+    metrics.count_started(execution.type, execution.mode, execution.trigger)
     if prepared is not None and prepared.secrets:
         from connectors.services import store_secrets
 
@@ -268,12 +269,16 @@ def _close(ids: Iterable[int], status: str, message: str) -> list[tuple[int, str
     ids = list(ids)
     if not ids:
         return []
-    still_open = list(
-        Execution.objects.filter(pk__in=ids, status__in=NOT_ENDED).values_list("pk", flat=True)
+    rows = list(
+        Execution.objects.filter(pk__in=ids, status__in=NOT_ENDED).values_list(
+            "pk", "type", "started_at"
+        )
     )
+    still_open = [pk for pk, _, _ in rows]
     Execution.objects.filter(pk__in=still_open, status__in=NOT_ENDED).update(
         status=status, message=message, ended_at=timezone.now(), parked=False
     )
+    metrics.count_ended((type_, status, started) for _, type_, started in rows)
     # Forms nobody waits for any more (the process of a running wait expires its own;
     # a parked wait has no process).
     Message.objects.filter(execution_id__in=still_open, status=Message.Status.OPEN).update(
@@ -349,6 +354,14 @@ def _satisfied(return_when: str, total: int, statuses: dict[int, str]) -> bool:
     raise ValueError(f"unknown return_when {return_when!r}")
 
 
+def _release_pooled_connection() -> None:
+    """A web process takes its connections from a bounded pool (automation/settings.py):
+    a request that waits gives its connection back while it sleeps on Redis, so that
+    waiting requests never use up the pool."""
+    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+        connection.close()
+
+
 def wait_for(
     ids: list[int],
     *,
@@ -414,6 +427,7 @@ def wait_for(
                     continue
             if waiter is not None and not waiting_marked:
                 waiting_marked = waiter.mark_waiting()
+            _release_pooled_connection()
             while True:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from celery.signals import task_failure
 
-from . import runner, services
+from . import metrics, runner, services
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,10 @@ def run_execution(execution_id: int) -> None:
         runner.execute(execution)
     except Exception as exc:  # an engine fault, not the flow's: record it before re-raising
         log.exception("execution %s failed in the engine", execution_id)
-        execution.mark_ended(execution.Status.ENDED_ERROR, f"engine error: {type(exc).__name__}: {exc}")
+        if execution.mark_ended(
+            execution.Status.ENDED_ERROR, f"engine error: {type(exc).__name__}: {exc}"
+        ):
+            metrics.count_ended([(execution.type, execution.status, execution.started_at)])
         raise
 
 

@@ -1,5 +1,6 @@
 """`make run` helper: start a Redis when none is configured, run the Procfile, clean up.
 
+`scripts/dev.py --dev` runs it with Django's autoreloading server as web (`make dev`).
 `scripts/dev.py COMMAND...` runs COMMAND instead of the Procfile, with the same embedded
 Redis when REDIS_URL is unset (on its database 15, so that `make test`, which flushes it,
 never touches the data of a `make run` using the same Redis).
@@ -105,7 +106,25 @@ def stop(process: subprocess.Popen[bytes], name: str, grace: float = 10) -> None
         process.wait()
 
 
+# `make dev`: Django's development server, which reloads on every code change, as web.
+DEV_WEB = "web: python manage.py runserver ${WEB_HOST:-127.0.0.1}:${PORT:-8000}"
+
+
+def procfile(dev: bool) -> Path:
+    """The Procfile, or for `make dev` a copy in var/ whose web line is DEV_WEB."""
+    path = ROOT / "Procfile"
+    if not dev:
+        return path
+    lines = [DEV_WEB if line.startswith("web:") else line for line in path.read_text().splitlines()]
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    dev_path = VAR_DIR / "Procfile.dev"
+    dev_path.write_text("\n".join(lines) + "\n")
+    return dev_path
+
+
 def main(command: list[str]) -> int:
+    dev = command[:1] == ["--dev"]
+    command = command[1:] if dev else command
     env = dict(os.environ)
     # The Procfile says `python` and `celery`: they must be this virtualenv's.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -139,7 +158,7 @@ def main(command: list[str]) -> int:
         web_port = env.get("PORT") or "8000"
         # honcho gives the first process (web) PORT=<port>, the next ones port+100, ...
         honcho = subprocess.Popen(
-            command or [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile"),
+            command or [sys.executable, "-m", "honcho", "start", "-f", str(procfile(dev)),
                         "-d", str(ROOT), "-p", web_port],
             env=env,
             cwd=ROOT,

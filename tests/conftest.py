@@ -19,6 +19,21 @@ def fast_password_hashing() -> None:
 
 
 @pytest.fixture(scope="session")
+def static_root(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Where `collectstatic` writes once per session for the web servers tests start."""
+    return tmp_path_factory.mktemp("static")
+
+
+@pytest.fixture
+def token(worker: Any, django_user_model: Any) -> str:
+    """An API token of a superuser, for calls to a web server the test started."""
+    from knox.models import AuthToken
+
+    user = django_user_model.objects.create_superuser("web-admin", password="p" * 12)
+    return str(AuthToken.objects.create(user)[1])
+
+
+@pytest.fixture(scope="session")
 def redis_flushed() -> None:
     """Each test session starts on an empty Redis database (set by REDIS_URL)."""
     import redis

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
@@ -32,6 +32,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
+    if isinstance(exc, OperationalError):
+        log_unavailable(exc)
+        return Response(
+            UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     # The body could not be read: both surface while DRF parses `request.data`.
     if isinstance(exc, RequestDataTooBig):
         return Response(
@@ -69,6 +75,37 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         {"detail": "internal error; the server log has the details"},
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+
+
+# How long a client told "database unavailable" should wait before it tries again.
+RETRY_AFTER_SECONDS = 5
+
+
+# 503 with Retry-After: the database cannot be reached, or every connection of this
+# process's pool was busy (AUTOMATION_WEB_DB_POOL_SIZE) for AUTOMATION_DB_POOL_TIMEOUT s.
+UNAVAILABLE = {"detail": "the database is unavailable or busy; try again later"}
+
+
+def log_unavailable(exc: BaseException) -> None:
+    logger.warning("database unavailable: %s", _first_line(exc))
+
+
+class DatabaseUnavailableMiddleware:
+    """The same 503 for views outside DRF (the admin, webhook calls, health checks)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)  # type: ignore[no-any-return]
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError):
+            return None
+        log_unavailable(exception)
+        response = JsonResponse(UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
 
 def _first_line(exc: BaseException) -> str:
