@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import signal
 import sys
 import time
@@ -25,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    names = ["seq40", "fanout1000", "throughput", "latency", "webhook"]
+    names = ["seq40", "fanout1000", "throughput", "api_throughput", "latency", "webhook"]
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller counts")
     parser.add_argument("--scenario", action="append", choices=names, metavar="NAME",
@@ -140,7 +141,7 @@ def results_markdown(
 ) -> str:
     from django.conf import settings
 
-    from . import harness, raw_tasks
+    from . import harness, raw_tasks, web
     from .report import table
 
     lines = [
@@ -184,6 +185,9 @@ def results_markdown(
         f"- both workers: `celery worker {' '.join(harness.WORKER_FLAGS)}`, each in its own "
         f"process group; engine `-A automation -Q {harness.ENGINE_QUEUE}`, raw "
         f"`-A bench.raw_tasks -Q {raw_tasks.QUEUE}` with the Redis result backend",
+        f"- web (api_throughput, latency, webhook): the Procfile's line as shipped, "
+        f"`{web.procfile_web()}`, WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY') or 'default'}, "
+        f"WEB_THREADS={os.environ.get('WEB_THREADS') or 'default'} (automation/gunicorn.py)",
         f"- broker: the same Redis for both ({_redacted(settings.REDIS_URL)})",
         f"- database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
         f"(CONN_MAX_AGE={settings.DATABASES['default'].get('CONN_MAX_AGE')})",

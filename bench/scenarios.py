@@ -69,24 +69,49 @@ def engine_fanout(count: int, ctx: dict[str, Any]) -> dict[str, float]:
 
 
 def engine_throughput(count: int, ctx: dict[str, Any]) -> dict[str, float]:
-    from django.db.models import Max
-
     from executions import services
-    from executions.models import Execution
 
     t0 = time.time()
     ids = [services.start_execution(flow=harness.NOOP).pk for _ in range(count)]
     sent = time.time()
+    return {"per_s": _until_ended(ids, t0, "throughput"), "send_s": sent - t0}
+
+
+def _until_ended(ids: list[int], t0: float, what: str) -> float:
+    """Wait until every one of `ids` ended successfully; executions/s from t0 to the last end."""
+    from django.db.models import Max
+
+    from executions.models import Execution
+
+    count = len(ids)
     rows = Execution.objects.filter(pk__in=ids)
     deadline = time.monotonic() + TIMEOUT
     while rows.filter(status__in=Execution.ENDED).count() < count:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"throughput: not all {count} executions ended in {TIMEOUT} s")
+            raise RuntimeError(f"{what}: not all {count} executions ended in {TIMEOUT} s")
         time.sleep(0.1)
     if rows.exclude(status=Execution.Status.ENDED_SUCCESS).exists():
-        raise RuntimeError("throughput: some bench executions did not succeed")
+        raise RuntimeError(f"{what}: some bench executions did not succeed")
     last_end = rows.aggregate(last=Max("ended_at"))["last"].timestamp()
-    return {"per_s": count / (last_end - t0), "send_s": sent - t0}
+    return count / (last_end - t0)
+
+
+def engine_api_throughput(count: int, ctx: dict[str, Any]) -> dict[str, float]:
+    """`count` executions started through the API by several keep-alive clients at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = ctx["api_clients"]
+    per_client = [count // len(clients) + (1 if i < count % len(clients) else 0) for i in range(len(clients))]
+
+    def run(job: tuple[Any, int]) -> list[int]:
+        client, n = job
+        return [client.start(harness.NOOP) for _ in range(n)]
+
+    t0 = time.time()
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        ids = [pk for chunk in pool.map(run, zip(clients, per_client, strict=True)) for pk in chunk]
+    sent = time.time()
+    return {"per_s": _until_ended(ids, t0, "api_throughput"), "send_s": sent - t0}
 
 
 def engine_latency(count: int, ctx: dict[str, Any]) -> dict[str, float]:
@@ -184,7 +209,7 @@ def all_scenarios() -> list[Scenario]:
             "a flow starting 1,000 children with run_async and waiting for all "
             "(raw: a task sending a group of 1,000 and awaiting it)",
             1000, 200,
-            [Metric("total_s", "total", "s")],
+            [Metric("total_s", "total", "s", goal=1.5, goal_text="<= 1.5x")],
             engine_fanout, raw_fanout,
         ),
         Scenario(
@@ -193,11 +218,23 @@ def all_scenarios() -> list[Scenario]:
             "(raw: 5,000 no-op tasks until the last ran)",
             5000, 1000,
             [
+                Metric("per_s", "executions/s", "1/s", higher_is_better=True, goal=0.5,
+                       goal_text=">= 0.5x"),
+                Metric("send_s", "time to send all", "s"),
+            ],
+            engine_throughput, raw_throughput,
+        ),
+        Scenario(
+            "api_throughput",
+            "2,000 trivial executions started through POST /api/executions/ by 8 keep-alive "
+            "clients at once, until the last ended (raw: 2,000 no-op tasks until the last ran)",
+            2000, 400,
+            [
                 Metric("per_s", "executions/s", "1/s", higher_is_better=True, goal=0.4,
                        goal_text=">= 0.4x"),
                 Metric("send_s", "time to send all", "s"),
             ],
-            engine_throughput, raw_throughput,
+            engine_api_throughput, raw_throughput,
         ),
         Scenario(
             "latency",

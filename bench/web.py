@@ -1,9 +1,11 @@
-"""HTTP clients for the `latency` and `webhook` scenarios: a Django server of the bench's own on
-127.0.0.1 (stopped by pid however the run ends) and a keep-alive session to it."""
+"""HTTP clients for the `latency`, `webhook` and `api_throughput` scenarios: the web process
+started exactly as the Procfile's `web:` line says (gunicorn with the shipped configuration),
+on 127.0.0.1 (stopped by pid however the run ends), and keep-alive sessions to it."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from typing import Any
 from . import harness
 
 WAIT_SECONDS = 60
+API_CLIENTS = 8  # the api_throughput scenario's concurrent keep-alive clients
 
 
 def _route_exists(path: str) -> bool:
@@ -32,19 +35,34 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def procfile_web() -> str:
+    """The command of the Procfile's `web:` line: what `make run` and compose start."""
+    for line in (harness.ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return line.split(":", 1)[1].strip()
+    raise SystemExit("[bench] the Procfile has no web: line")
+
+
 class Server:
-    """`python -m bench.serve` (Django's threaded server with TCP_NODELAY) on 127.0.0.1, in
-    its own process group."""
+    """The Procfile's web line on 127.0.0.1, in its own process group, with the
+    environment a user's `make run` gives it (its sizing variables left as they are)."""
 
     def __init__(self) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         harness.LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = harness.LOG_DIR / "web.log"
+        env = {
+            **harness.worker_env(),
+            "PORT": str(self.port),
+            "WEB_HOST": "127.0.0.1",
+            # The Procfile says `gunicorn`: this virtualenv's, as `make run` puts it first.
+            "PATH": os.pathsep.join([str(os.path.dirname(sys.executable)), os.environ.get("PATH", "")]),
+        }
+        self.command = procfile_web()
         with open(self.log_path, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.serve", str(self.port)],
-                cwd=harness.ROOT, env=harness.worker_env(), stdout=out,
+                ["sh", "-c", self.command], cwd=harness.ROOT, env=env, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = time.monotonic() + 60
@@ -105,6 +123,15 @@ class ApiClient:
     def __init__(self, base: str) -> None:
         self.base = base
         self.session = _session(base)
+
+    def start(self, flow: str) -> int:
+        """POST /api/executions/ without `wait`: answered once the execution is queued."""
+        answer = self.session.post(
+            f"{self.base}/api/executions/", json={"type": "FLOW", "flow": flow}, timeout=30
+        )
+        if answer.status_code != 201:
+            raise RuntimeError(f"POST /api/executions/ answered {answer.status_code}: {answer.text[:500]}")
+        return int(answer.json()["id"])
 
     def start_and_wait(self, flow: str) -> dict[str, Any]:
         answer = self.session.post(
@@ -184,15 +211,25 @@ def clients(via: str, names: list[str], ctx: dict[str, Any]) -> Iterator[None]:
     elif use_http:
         ctx["latency_note"] = (
             "over HTTP: POST /api/executions/ with `wait` and an API token, one keep-alive "
-            "client, to Django's threaded server with TCP_NODELAY (bench/serve.py) on 127.0.0.1."
+            "client, to the web process as the Procfile starts it on 127.0.0.1."
         )
-    if not use_http and hook is None:
+    api_clients = "api_throughput" in names and api
+    if "api_throughput" in names and not api:
+        ctx["api_throughput_skip"] = "POST /api/executions/ is not there yet"
+    if not use_http and hook is None and not api_clients:
         yield
         return
     server = Server()
+    ctx["web_command"] = server.command
     try:
         if use_http:
             ctx["http"] = ApiClient(server.base)
+        if api_clients:
+            ctx["api_clients"] = [ApiClient(server.base) for _ in range(API_CLIENTS)]
+            ctx["api_throughput_note"] = (
+                f"{API_CLIENTS} keep-alive clients in threads, each POSTing /api/executions/ "
+                "without `wait`, to the same server; timed until the last execution ended."
+            )
         if hook is not None:
             ctx["webhook"] = WebhookClient(server.base, *hook)
             ctx["webhook_note"] = (

@@ -18,6 +18,19 @@ def fast_password_hashing() -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def static_files_without_collectstatic() -> Iterator[None]:
+    """Pages rendered in the test process name static files by their plain names: the
+    hashed names of the shipped storage need `collectstatic` first, which the web server
+    tests run (tests/web_server.py) and check."""
+    from django.test.utils import override_settings
+
+    plain = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    with override_settings(STORAGES=plain):
+        yield
+
+
 @pytest.fixture(scope="session")
 def static_root(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Where `collectstatic` writes once per session for the web servers tests start."""
