@@ -8,7 +8,8 @@ import time
 import pytest
 from django.conf import settings
 
-from executions import broker, services
+from executions import engine
+from executions.engine import broker
 
 from .workers import wait_until
 
@@ -19,7 +20,7 @@ def test_executions_for_a_group_nobody_serves_are_counted_in_its_queue_until_pur
     make_flow("unserved", "def handler(system, this):\n    pass\n", queue="depth")
     broker.purge(["depth.productive"])
     for _ in range(3):
-        services.start_execution(flow="unserved")
+        engine.start_execution(flow="unserved")
 
     assert wait_until(lambda: broker.queue_depth("depth.productive") == 3, 10)
     assert broker.queue_depths(["depth.productive", "depth.development"]) == {

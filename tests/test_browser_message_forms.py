@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from executions import services
+from executions import engine
 from executions.models import Execution, Flow, Message, Schedule
 from executions.tasks import fire_schedule
 
@@ -94,4 +94,4 @@ def test_the_recurring_button_leads_to_a_form_that_makes_a_working_schedule(page
     assert schedule.next_fire_at is not None
     firing = fire_schedule(schedule.pk, schedule.next_fire_at.isoformat())
     assert firing is not None
-    assert services.wait_for([firing], timeout=20)[0].status == "ENDED_SUCCESS"
+    assert engine.wait_for([firing], timeout=20)[0].status == "ENDED_SUCCESS"

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from executions import services
+from executions import engine
 from executions.models import Execution
 
 from .workers import wait_until
@@ -40,10 +40,10 @@ def test_cancel_ends_a_tree_of_sleeping_and_busy_flows_within_two_seconds(make_f
     make_flow("sleeper", SLEEPER)
     make_flow("busy", BUSY)
     make_flow("tree", TREE)
-    top = services.start_execution(flow="tree")
+    top = engine.start_execution(flow="tree")
     wait_until(lambda: Execution.objects.filter(root=top, status="RUNNING").count() == 2, 30)
     started = time.monotonic()
-    services.cancel_execution(top)
+    engine.cancel_execution(top)
     tree = [top.pk, *Execution.objects.filter(root=top).values_list("pk", flat=True)]
     assert {_status(pk) for pk in tree} == {"ENDED_CANCELLED"}
     # The worker really stopped running them: its slots serve new work within 2 s.
@@ -58,10 +58,10 @@ def test_cancel_ends_a_tree_of_sleeping_and_busy_flows_within_two_seconds(make_f
 def test_a_cancelled_busy_loop_frees_its_worker_slot(make_flow, run_flow):
     make_flow("busy", BUSY)
     make_flow("quick", "def handler(system, this):\n    pass\n")
-    loops = [services.start_execution(flow="busy") for _ in range(2)]  # occupy both slots
+    loops = [engine.start_execution(flow="busy") for _ in range(2)]  # occupy both slots
     wait_until(lambda: all(_status(e.pk) == "RUNNING" for e in loops), 30)
     for loop in loops:
-        services.cancel_execution(loop)
+        engine.cancel_execution(loop)
     started = time.monotonic()
     assert run_flow("quick", timeout=10).status == "ENDED_SUCCESS"
     assert time.monotonic() - started < 2
@@ -101,7 +101,7 @@ def test_a_timeout_ends_the_flow_in_error_and_cancels_its_descendants(make_flow,
 
 def test_this_sleep_is_waiting_and_cancellable(make_flow):
     make_flow("napper", "def handler(system, this):\n    this.sleep(3600)\n")
-    execution = services.start_execution(flow="napper")
+    execution = engine.start_execution(flow="napper")
     wait_until(lambda: _status(execution.pk) == "WAITING", 30)
-    services.cancel_execution(execution)
+    engine.cancel_execution(execution)
     assert _status(execution.pk) == "ENDED_CANCELLED"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from executions import services
+from executions import engine
 from executions.models import Execution
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker")]
@@ -58,8 +58,8 @@ def test_a_chain_of_25_synchronous_children_completes_on_one_worker_of_concurren
             return {'depth': child.get('output_value')['depth'] + 1}
     """, queue="solo")
     with running_worker(queues=["solo.productive"], concurrency=1, name="solo", tmp_dir=tmp_path):
-        top = services.start_execution(flow="link", input_value={"depth": 25})
-        ended = services.wait_for([top.pk], timeout=60)[0]
+        top = engine.start_execution(flow="link", input_value={"depth": 25})
+        ended = engine.wait_for([top.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value == {"depth": 25}
     chain = Execution.objects.filter(root=top)
@@ -76,8 +76,8 @@ def test_twenty_parents_with_five_sync_children_each_finish_on_concurrency_2(mak
                 total += this.flow('leaf', n=n).get('output_value')['n']
             return {'total': total}
     """)
-    parents = [services.start_execution(flow="fan") for _ in range(20)]
-    ended = services.wait_for([p.pk for p in parents], timeout=90)
+    parents = [engine.start_execution(flow="fan") for _ in range(20)]
+    ended = engine.wait_for([p.pk for p in parents], timeout=90)
     assert [e.status for e in ended] == ["ENDED_SUCCESS"] * 20
     assert {e.output_value["total"] for e in ended} == {10}
     assert Execution.objects.filter(parent__in=parents, status="ENDED_SUCCESS").count() == 100
@@ -173,11 +173,11 @@ def test_the_same_message_delivered_twice_runs_the_execution_once(make_flow):
             s = system.setting('runs')
             s.save(value=(s.get('value') or 0) + 1)
     """)
-    execution = services.start_execution(flow="counted", run=False)
+    execution = engine.start_execution(flow="counted", run=False)
     Execution.objects.filter(pk=execution.pk).update(deferred=False)
     for _ in range(2):
         run_execution.apply_async((execution.pk,), queue="default.productive")
-    ended = services.wait_for([execution.pk], timeout=30)[0]
+    ended = engine.wait_for([execution.pk], timeout=30)[0]
     assert ended.status == "ENDED_SUCCESS"
     import time
 

@@ -9,9 +9,10 @@ from datetime import datetime
 import pytest
 from django.db import transaction
 
-from executions import services, workers_status
+from executions import engine
+from executions.engine import workers_status
+from executions.engine.records import execution_json
 from executions.models import Execution
-from executions.serializers import execution_json
 
 from .workers import Worker, running_worker, wait_until
 
@@ -61,11 +62,11 @@ def test_the_limit_holds_across_two_workers_under_simultaneous_starts(
     make_flow("two-at-a-time", SHORT, queue="limited", concurrency_limit=2)
     with transaction.atomic():  # all started at once: their messages go out on commit
         started = [
-            services.start_execution(flow="two-at-a-time", input_value={"seconds": 0.01})
+            engine.start_execution(flow="two-at-a-time", input_value={"seconds": 0.01})
             for _ in range(starts)
         ]
     ids = [e.pk for e in started]
-    ended = services.wait_for(ids, timeout=110)
+    ended = engine.wait_for(ids, timeout=110)
 
     assert [e.status for e in ended] == ["ENDED_SUCCESS"] * starts
     assert _most_at_once(ended) == 2  # never more, and the two slots were used
@@ -79,9 +80,9 @@ def test_a_waiting_execution_says_its_flow_is_at_its_limit_and_starts_when_the_s
     two_workers, make_flow
 ):
     make_flow("one-at-a-time", SHORT, queue="limited", concurrency_limit=1)
-    first = services.start_execution(flow="one-at-a-time", input_value={"seconds": 60})
+    first = engine.start_execution(flow="one-at-a-time", input_value={"seconds": 60})
     wait_until(lambda: Execution.objects.get(pk=first.pk).status == "RUNNING", 30)
-    second = services.start_execution(flow="one-at-a-time")
+    second = engine.start_execution(flow="one-at-a-time")
     workers_status.served_queues(refresh=True)
 
     time.sleep(0.5)  # both workers have free slots, yet the second waits for the first
@@ -90,8 +91,8 @@ def test_a_waiting_execution_says_its_flow_is_at_its_limit_and_starts_when_the_s
         "flow 'one-at-a-time' is at its concurrency limit (1 of 1 running)"
     )
 
-    services.cancel_execution(first.pk)  # a cancelled execution frees its slot too
-    ended = services.wait_for([second.pk], timeout=30)[0]
+    engine.cancel_execution(first.pk)  # a cancelled execution frees its slot too
+    ended = engine.wait_for([second.pk], timeout=30)[0]
     assert ended.status == "ENDED_SUCCESS"
     assert Execution.objects.get(pk=first.pk).status == "ENDED_CANCELLED"
 
@@ -109,8 +110,8 @@ def test_synchronous_children_run_inline_only_as_far_as_their_flow_s_limit_allow
     """, queue="limited")
     # Four parents take all four worker slots: at first their children can only run inline.
     with transaction.atomic():
-        parents = [services.start_execution(flow="waits-for-child") for _ in range(4)]
-    ended = services.wait_for([p.pk for p in parents], timeout=60)
+        parents = [engine.start_execution(flow="waits-for-child") for _ in range(4)]
+    ended = engine.wait_for([p.pk for p in parents], timeout=60)
 
     assert [p.status for p in ended] == ["ENDED_SUCCESS"] * 4, [p.message for p in ended]
     # The first child runs inline in its parent; the others wait for the slot, then run

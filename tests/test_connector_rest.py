@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.models import Connection
-from executions import services
+from executions import engine
 from executions.models import Execution, ExecutionLog
 
 from .connector_peers import HttpPeer, http_server
@@ -24,9 +24,9 @@ def http() -> Iterator[HttpPeer]:
 
 def call(inputs: dict, timeout: float = 30) -> Execution:
     """One inline REST execution through the one way in, waited for."""
-    execution = services.start_execution(type="CONNECTION", connector_type="REST",
+    execution = engine.start_execution(type="CONNECTION", connector_type="REST",
                                          input_value=inputs)
-    ended = services.wait_for([execution.pk], timeout=timeout)[0]
+    ended = engine.wait_for([execution.pk], timeout=timeout)[0]
     assert ended.is_ended, f"still {ended.status}"
     return ended
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection as db
 
 from connectors.models import Connection, ExecutionSecret
-from executions import services
+from executions import engine
 from executions.models import Execution, ExecutionLog
 
 from .connector_peers import HttpPeer, http_server
@@ -86,23 +86,23 @@ def test_a_stored_password_appears_in_no_execution_field_and_no_log_line(
 
 
 def test_inline_secrets_are_kept_encrypted_until_the_call_ran_then_dropped(http):
-    execution = services.start_execution(
+    execution = engine.start_execution(
         type="CONNECTION", connector_type="REST", run=False,
         input_value={"url": http.url("/auth"), "auth": ["alice", PASSWORD]},
     )
     assert execution.input_value == {"url": http.url("/auth"), "auth": "********"}
     stored = ExecutionSecret.objects.get(execution=execution)
     assert PASSWORD not in raw_secrets("connectors_executionsecret", stored.pk)
-    services.run_deferred(execution)
-    ended = services.wait_for([execution.pk], timeout=30)[0]
+    engine.run_deferred(execution)
+    ended = engine.wait_for([execution.pk], timeout=30)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value["json"] == {"user": "alice"}
     assert not ExecutionSecret.objects.filter(execution=execution).exists()
 
 
 def test_an_unknown_connection_is_refused_naming_it(make_flow, run_flow):
-    with pytest.raises(services.StartError) as refused:
-        services.start_execution(type="CONNECTION", connection="nope")
+    with pytest.raises(engine.StartError) as refused:
+        engine.start_execution(type="CONNECTION", connection="nope")
     assert refused.value.field == "connection" and refused.value.not_found
     make_flow("calls-nothing", "def handler(system, this):\n    this.connect('nope')\n")
     ended = run_flow("calls-nothing")
@@ -136,7 +136,7 @@ def test_an_unknown_type_or_a_missing_input_ends_the_call_in_error_naming_it(mak
 def test_a_connection_with_a_queue_runs_its_calls_on_that_worker_group(http):
     Connection.objects.create(name="remote", connector_type="REST",
                               value={"url": http.url("/json")}, queue="dmz")
-    execution = services.start_execution(type="CONNECTION", connection="remote")
+    execution = engine.start_execution(type="CONNECTION", connection="remote")
     assert execution.queue == "dmz" and execution.name == "remote"
     assert execution.connection is not None and execution.connector_type == "REST"
-    services.cancel_execution(execution)  # no worker serves "dmz" here
+    engine.cancel_execution(execution)  # no worker serves "dmz" here

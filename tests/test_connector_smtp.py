@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from connectors.models import Connection
-from executions import services
+from executions import engine
 from executions.models import Execution
 
 from .connector_peers import SmtpPeer, self_signed_cert, smtp_server
@@ -19,9 +19,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 def send(inputs: dict[str, Any]) -> Execution:
-    execution = services.start_execution(type="CONNECTION", connector_type="SMTP",
+    execution = engine.start_execution(type="CONNECTION", connector_type="SMTP",
                                          input_value=inputs)
-    ended = services.wait_for([execution.pk], timeout=30)[0]
+    ended = engine.wait_for([execution.pk], timeout=30)[0]
     assert ended.is_ended, f"still {ended.status}"
     return ended
 
@@ -70,11 +70,11 @@ def test_starttls_with_login_through_a_stored_connection(tmp_path: Path):
                    "login": "robot", "from_": "robot@example.org"},
             secrets={"password": "smtp-S3cret-pw"},
         )
-        execution = services.start_execution(
+        execution = engine.start_execution(
             type="CONNECTION", connection="mailer",
             input_value={"to": "ann@example.org", "subject": "hi", "text": "hello"},
         )
-        ended = services.wait_for([execution.pk], timeout=30)[0]
+        ended = engine.wait_for([execution.pk], timeout=30)[0]
         assert ended.status == "ENDED_SUCCESS", ended.message
         assert ended.output_value["accepted"] == ["ann@example.org"]
         assert peer.logins == [login]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from connectors.models import Connection
-from executions import services
+from executions import engine
 from executions.models import Execution, ExecutionLog
 
 from .connector_peers import scratch_database
@@ -28,10 +28,10 @@ def pg() -> Iterator[dict[str, Any]]:
 
 
 def sql(pg: dict[str, Any], **inputs: Any) -> Execution:
-    execution = services.start_execution(
+    execution = engine.start_execution(
         type="CONNECTION", connector_type="SQLPG", input_value={**pg, **inputs}
     )
-    ended = services.wait_for([execution.pk], timeout=30)[0]
+    ended = engine.wait_for([execution.pk], timeout=30)[0]
     assert ended.is_ended, f"still {ended.status}"
     return ended
 

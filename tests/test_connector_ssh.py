@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from executions import services
+from executions import engine
 from executions.models import Execution, ExecutionLog
 
 from .connector_peers import SshPeer, ed25519_openssh, ssh_server
@@ -28,9 +28,9 @@ def target(peer: SshPeer, **inputs: Any) -> dict[str, Any]:
 
 
 def ssh(inputs: dict[str, Any], timeout: float = 30) -> Execution:
-    execution = services.start_execution(type="CONNECTION", connector_type="SSH",
+    execution = engine.start_execution(type="CONNECTION", connector_type="SSH",
                                          input_value=inputs)
-    ended = services.wait_for([execution.pk], timeout=timeout)[0]
+    ended = engine.wait_for([execution.pk], timeout=timeout)[0]
     assert ended.is_ended, f"still {ended.status}"
     return ended
 
@@ -100,14 +100,14 @@ def test_a_script_longer_than_the_timeout_is_ended(sshd):
 
 
 def test_cancelling_a_connection_stuck_in_ssh_ends_it_and_closes_the_channel(sshd):
-    execution = services.start_execution(
+    execution = engine.start_execution(
         type="CONNECTION", connector_type="SSH",
         input_value=target(sshd, password=sshd.password, script="sleep 30"),
     )
     wait_until(lambda: sshd.started.is_set(), timeout=20)
     time.sleep(0.2)  # in the connector's wait for output
     cancelled_at = time.monotonic()
-    services.cancel_execution(execution)
+    engine.cancel_execution(execution)
     wait_until(lambda: sshd.closed_early, timeout=2)
     assert sshd.closed_early[0][0] == "sleep 30"
     assert sshd.closed_early[0][1] - cancelled_at < 2

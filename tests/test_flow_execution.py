@@ -76,22 +76,22 @@ def test_this_error_ends_the_execution_with_its_message(make_flow, run_flow):
 
 
 def test_a_script_with_a_syntax_error_ends_in_error_naming_the_line(run_flow):
-    from executions import services
+    from executions import engine
 
-    execution = services.start_execution(
+    execution = engine.start_execution(
         type="SCRIPT", script="def handler(system, this):\n    x = (\n"
     )
-    ended = services.wait_for([execution.pk], timeout=30)[0]
+    ended = engine.wait_for([execution.pk], timeout=30)[0]
     assert ended.status == "ENDED_ERROR"
     assert "SyntaxError" in ended.message
     assert "line 2" in ended.message
 
 
 def test_a_script_without_handler_ends_in_error_saying_so(run_flow):
-    from executions import services
+    from executions import engine
 
-    execution = services.start_execution(type="SCRIPT", script="x = 1\n")
-    ended = services.wait_for([execution.pk], timeout=30)[0]
+    execution = engine.start_execution(type="SCRIPT", script="x = 1\n")
+    ended = engine.wait_for([execution.pk], timeout=30)[0]
     assert ended.status == "ENDED_ERROR"
     assert "no handler" in ended.message
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from executions import services
+from executions import engine
 
 from .test_worker_groups import start_command_worker
 from .workers import ROOT, database_url, wait_until
@@ -92,8 +92,8 @@ def test_flower_lists_our_worker_and_a_finished_execution_s_task_by_name(make_fl
             queues = {q["name"] for q in shown.get("active_queues", [])}
             assert {"watched.productive", "watched.development"} <= queues
 
-            execution = services.start_execution(flow="nightly-report")
-            ended = services.wait_for([execution.pk], timeout=30)[0]
+            execution = engine.start_execution(flow="nightly-report")
+            ended = engine.wait_for([execution.pk], timeout=30)[0]
             assert ended.status == "ENDED_SUCCESS"
 
             def task_of_execution() -> Any:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from executions import services
+from executions import engine
+from executions.engine.reconciler import reconcile
 from executions.models import Execution
-from executions.reconciler import reconcile
 
 from .workers import Worker, running_worker, wait_until
 
@@ -63,9 +63,9 @@ def test_work_spreads_across_two_workers_of_one_group(spread_workers, make_flow)
     make_flow("whoami", WHOAMI, queue="spread")
     with transaction.atomic():  # all messages go out at once, on commit
         started = [
-            services.start_execution(flow="whoami", input_value={"seconds": 0.3}) for _ in range(8)
+            engine.start_execution(flow="whoami", input_value={"seconds": 0.3}) for _ in range(8)
         ]
-    ended = services.wait_for([e.pk for e in started], timeout=60)
+    ended = engine.wait_for([e.pk for e in started], timeout=60)
 
     assert [e.status for e in ended] == ["ENDED_SUCCESS"] * 8
     ran_on = [_names(spread_workers).get(e.output_value["worker_pid"]) for e in ended]
@@ -106,7 +106,7 @@ def test_killing_one_worker_loses_nothing(spread_workers, make_flow, tmp_path, f
     ) as doomed:
         with transaction.atomic():
             started = [
-                services.start_execution(flow="whoami", input_value={"seconds": 1.5})
+                engine.start_execution(flow="whoami", input_value={"seconds": 1.5})
                 for _ in range(10)
             ]
         ids = [e.pk for e in started]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from executions import services
+from executions import engine
 from executions.models import Execution, Message
 
 from .workers import wait_until
@@ -58,12 +58,12 @@ def _open_message(execution: Execution) -> Message:
 
 
 def _ended(execution: Execution, timeout: float = 20) -> Execution:
-    return services.wait_for([execution.pk], timeout=timeout)[0]
+    return engine.wait_for([execution.pk], timeout=timeout)[0]
 
 
 def test_a_flow_asks_a_question_and_resumes_with_the_answer_given_through_the_api(make_flow, api):
     make_flow("ask-name", ASK_NAME)
-    execution = services.start_execution(flow="ask-name")
+    execution = engine.start_execution(flow="ask-name")
     message = _open_message(execution)
     wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "WAITING", 10)
 
@@ -94,7 +94,7 @@ def test_answers_that_do_not_fit_the_form_are_refused_naming_the_field(
     make_flow, api, response, field, says
 ):
     make_flow("ask-form", ASK_FORM)
-    execution = services.start_execution(flow="ask-form")
+    execution = engine.start_execution(flow="ask-form")
     message = _open_message(execution)
 
     refused = api.post(f"/api/messages/{message.pk}/respond/", {"response": response}, format="json")
@@ -113,16 +113,16 @@ def test_answers_that_do_not_fit_the_form_are_refused_naming_the_field(
 
 def test_a_respond_without_a_response_is_refused_naming_the_field(make_flow, api):
     make_flow("ask-name", ASK_NAME)
-    execution = services.start_execution(flow="ask-name")
+    execution = engine.start_execution(flow="ask-name")
     message = _open_message(execution)
     refused = api.post(f"/api/messages/{message.pk}/respond/", {}, format="json")
     assert refused.status_code == 400 and "response" in refused.json()
-    services.cancel_execution(execution)
+    engine.cancel_execution(execution)
 
 
 def test_a_wait_with_a_timeout_ends_the_flow_with_an_error_and_expires_the_form(make_flow):
     make_flow("ask-timeout", ASK_WITH_TIMEOUT)
-    execution = services.start_execution(flow="ask-timeout")
+    execution = engine.start_execution(flow="ask-timeout")
     ended = _ended(execution)
     assert ended.status == "ENDED_ERROR"
     assert "TimeoutExceededError" in ended.message and "not answered within 1 s" in ended.message
@@ -131,11 +131,11 @@ def test_a_wait_with_a_timeout_ends_the_flow_with_an_error_and_expires_the_form(
 
 def test_cancelling_a_waiting_flow_ends_it_at_once_and_expires_its_form(make_flow):
     make_flow("ask-name", ASK_NAME)
-    execution = services.start_execution(flow="ask-name")
+    execution = engine.start_execution(flow="ask-name")
     message = _open_message(execution)
     wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "WAITING", 10)
 
-    services.cancel_execution(execution)
+    engine.cancel_execution(execution)
 
     wait_until(lambda: Message.objects.get(pk=message.pk).status == "expired", 5)
     assert Execution.objects.get(pk=execution.pk).status == "ENDED_CANCELLED"
@@ -143,7 +143,7 @@ def test_cancelling_a_waiting_flow_ends_it_at_once_and_expires_its_form(make_flo
 
 def test_system_message_creates_a_form_that_a_later_wait_picks_up(make_flow, api):
     make_flow("ask-later", ASK_LATER)
-    execution = services.start_execution(flow="ask-later")
+    execution = engine.start_execution(flow="ask-later")
     message = _open_message(execution)
     assert message.text == "no hurry"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from executions import services
+from executions import engine
 from executions.models import Execution, ExecutionLog
 
 from .workers import wait_until
@@ -114,8 +114,8 @@ def test_a_flow_calling_os_exit_ends_worker_lost_and_the_pool_is_refilled(
             os._exit(7)
     """)
     children_before = _pool_children(worker.pid)
-    execution = services.start_execution(flow="vanisher")
-    ended = services.wait_for([execution.pk], timeout=30)[0]
+    execution = engine.start_execution(flow="vanisher")
+    ended = engine.wait_for([execution.pk], timeout=30)[0]
     _report("os._exit(7)", ended)
     assert ended.status == "ENDED_ERROR"
     assert ended.message.startswith("worker lost: the process running it exited")
@@ -124,8 +124,8 @@ def test_a_flow_calling_os_exit_ends_worker_lost_and_the_pool_is_refilled(
     wait_until(lambda: len(_pool_children(worker.pid)) >= len(children_before), 30, interval=0.2)
     # Other executions are not lost: a burst after the crash all complete.
     make_flow("after-crash", "def handler(system, this, inputs):\n    return {'n': inputs['n']}\n")
-    started = [services.start_execution(flow="after-crash", input_value={"n": n}) for n in range(10)]
-    done = services.wait_for([e.pk for e in started], timeout=60)
+    started = [engine.start_execution(flow="after-crash", input_value={"n": n}) for n in range(10)]
+    done = engine.wait_for([e.pk for e in started], timeout=60)
     statuses = [e.status for e in done]
     print(f"  after the crash: started 10, completed {statuses.count('ENDED_SUCCESS')}, lost 0")
     assert statuses == ["ENDED_SUCCESS"] * 10

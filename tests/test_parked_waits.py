@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from executions import services
+from executions import engine
+from executions.engine.reconciler import reconcile
 from executions.models import Execution, ExecutionLog, Flow, Message
-from executions.reconciler import reconcile
 
 from .workers import running_worker, start_worker, wait_until
 
@@ -78,7 +78,7 @@ def _killed_while_waiting(flow: str, tmp_path: Any) -> tuple[Execution, Message]
         extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.5"},
     )
     try:
-        execution = services.start_execution(flow=flow)
+        execution = engine.start_execution(flow=flow)
         message = _open_message(execution)
         waiter_id = message.execution_id
         assert waiter_id is not None
@@ -101,7 +101,7 @@ def _assert_nothing_doubled(root: Execution) -> None:
 def test_a_message_wait_survives_a_worker_restart(make_flow, api, tmp_path):
     _flows(make_flow)
     with _worker(tmp_path, "park-a") as first:
-        execution = services.start_execution(flow="asker")
+        execution = engine.start_execution(flow="asker")
         message = _open_message(execution)
         wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "WAITING", 10)
         started = time.monotonic()
@@ -121,7 +121,7 @@ def test_a_message_wait_survives_a_worker_restart(make_flow, api, tmp_path):
 
     _answer(api, message, "Ada")  # no worker runs now: it is queued for the next one
     with _worker(tmp_path, "park-b"):
-        ended = services.wait_for([execution.pk], timeout=60)[0]
+        ended = engine.wait_for([execution.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value == {"name": "Ada", "doubled": 42}
     assert ended.resumes == 1
@@ -145,7 +145,7 @@ def test_a_killed_worker_parks_an_inline_wait_and_its_parent(make_flow, api, tmp
 
     _answer(api, message, "Grace")
     with _worker(tmp_path, "park-kill-b"):
-        ended = services.wait_for([parent.pk], timeout=60)[0]
+        ended = engine.wait_for([parent.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value == {"from_child": "Grace"}
     asker.refresh_from_db()
@@ -157,16 +157,16 @@ def test_a_long_wait_parks_and_frees_its_worker_process(make_flow, api, tmp_path
     _flows(make_flow)
     make_flow("quick", "def handler(system, this):\n    return {'ok': True}\n", queue=QUEUE)
     with _worker(tmp_path, "park-long", AUTOMATION_PARK_AFTER_SECONDS="1"):
-        parent = services.start_execution(flow="parent")
+        parent = engine.start_execution(flow="parent")
         message = _open_message(parent)
         wait_until(lambda: _parked(parent.pk), 20)
         # One worker process (-c 1), and the wait no longer holds it.
-        quick = services.wait_for([services.start_execution(flow="quick").pk], timeout=30)[0]
+        quick = engine.wait_for([engine.start_execution(flow="quick").pk], timeout=30)[0]
         assert quick.status == "ENDED_SUCCESS"
         assert _parked(parent.pk)
 
         _answer(api, message, "Lin")
-        ended = services.wait_for([parent.pk], timeout=60)[0]
+        ended = engine.wait_for([parent.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value == {"from_child": "Lin"}
     _assert_nothing_doubled(parent)
@@ -175,12 +175,12 @@ def test_a_long_wait_parks_and_frees_its_worker_process(make_flow, api, tmp_path
 def test_a_parked_wait_still_times_out(make_flow, tmp_path):
     _flows(make_flow, timeout=2)
     with _worker(tmp_path, "park-timeout", AUTOMATION_PARK_AFTER_SECONDS="0.5"):
-        execution = services.start_execution(flow="asker")
+        execution = engine.start_execution(flow="asker")
         message = _open_message(execution)
         wait_until(lambda: _parked(execution.pk), 20)
         time.sleep(2)
         reconcile()  # beat's reconciler: expires the form and resumes the flow
-        ended = services.wait_for([execution.pk], timeout=60)[0]
+        ended = engine.wait_for([execution.pk], timeout=60)[0]
     assert ended.status == "ENDED_ERROR"
     assert "TimeoutExceededError" in ended.message and "not answered within 2 s" in ended.message
     assert Message.objects.get(pk=message.pk).status == "expired"
@@ -189,14 +189,14 @@ def test_a_parked_wait_still_times_out(make_flow, tmp_path):
 def test_cancelling_a_parked_wait_ends_it_and_expires_its_form(make_flow, tmp_path):
     _flows(make_flow)
     with _worker(tmp_path, "park-cancel", AUTOMATION_PARK_AFTER_SECONDS="0.5"):
-        parent = services.start_execution(flow="parent")
+        parent = engine.start_execution(flow="parent")
         message = _open_message(parent)
         wait_until(lambda: _parked(parent.pk), 20)
-        services.cancel_execution(parent.pk)
+        engine.cancel_execution(parent.pk)
     parent.refresh_from_db()
     assert parent.status == "ENDED_CANCELLED"
     assert Message.objects.get(pk=message.pk).status == "expired"
-    assert not Execution.objects.filter(root=parent, status__in=services.NOT_ENDED).exists()
+    assert not Execution.objects.filter(root=parent, status__in=engine.NOT_ENDED).exists()
 
 
 def test_an_answer_given_while_no_worker_runs_reaches_the_restarted_worker(make_flow, api, tmp_path):
@@ -207,7 +207,7 @@ def test_an_answer_given_while_no_worker_runs_reaches_the_restarted_worker(make_
     execution, message = _killed_while_waiting("asker", tmp_path)
     _answer(api, message, "Hedy")
     with _worker(tmp_path, "park-answered-b"):
-        ended = services.wait_for([execution.pk], timeout=60)[0]
+        ended = engine.wait_for([execution.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value == {"name": "Hedy", "doubled": 42}
     _assert_nothing_doubled(execution)
@@ -231,7 +231,7 @@ def test_a_scheduled_flow_that_waits_parks_with_its_firing(make_flow, api, tmp_p
         assert asker is not None
         wait_until(lambda: _parked(firing.pk) and _parked(asker), 20)
         _answer(api, message, "Ida")
-        ended = services.wait_for([firing.pk], timeout=60)[0]
+        ended = engine.wait_for([firing.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     flow_run = Execution.objects.get(parent=firing)  # started once, not again on resume
     assert flow_run.output_value == {"name": "Ida", "doubled": 42}
@@ -248,7 +248,7 @@ def test_a_wait_whose_pool_process_is_killed_parks_and_resumes_on_its_replacemen
     # Heartbeats every 5 s: no reconciler pass could tell the wait is dead within the test's
     # bound; it is Celery's main process, seeing its pool process die, that parks it.
     with _worker(tmp_path, "park-oom", AUTOMATION_HEARTBEAT_SECONDS="5") as worker:
-        execution = services.start_execution(flow="asker")
+        execution = engine.start_execution(flow="asker")
         message = _open_message(execution)
         wait_until(lambda: Execution.objects.get(pk=execution.pk).status == "WAITING", 10)
         pool = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True,
@@ -259,7 +259,7 @@ def test_a_wait_whose_pool_process_is_killed_parks_and_resumes_on_its_replacemen
         # Celery's main process sees the pool process die: the wait is parked, not ended.
         wait_until(lambda: _parked(execution.pk), 10)
         _answer(api, message, "Ken")
-        ended = services.wait_for([execution.pk], timeout=60)[0]
+        ended = engine.wait_for([execution.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value == {"name": "Ken", "doubled": 42}
     _assert_nothing_doubled(execution)

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
-from executions import services
+from executions import engine
 from executions.models import Execution, Flow
 
 # No worker: on_commit never fires inside the test transaction, so nothing is queued.
@@ -62,7 +62,7 @@ def test_the_three_groups_exist_after_migrating():
 
 
 def test_a_viewer_reads_everything_and_changes_nothing(viewer, flow):
-    execution = services.start_execution(flow="hello")
+    execution = engine.start_execution(flow="hello")
 
     assert viewer.get("/api/flows/").status_code == 200
     assert viewer.get("/api/flows/hello/").status_code == 200
@@ -96,7 +96,7 @@ def test_a_developer_edits_flows_and_tries_but_may_not_run_productively(develope
 
     # Cancel what they may start; not a productive execution of someone else.
     assert developer.post(f"/api/executions/{tried.json()['id']}/cancel/").status_code == 200
-    productive = services.start_execution(flow="hello")
+    productive = engine.start_execution(flow="hello")
     assert developer.post(f"/api/executions/{productive.pk}/cancel/").status_code == 403
     assert developer.post("/api/webhooks/", {"name": "w", "flow": "hello"},
                           format="json").status_code == 403

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from executions import services
+from executions import engine
 from executions.models import Execution
 
 from .workers import running_worker, wait_until
@@ -19,16 +19,16 @@ def test_a_busy_worker_starts_queued_high_priority_executions_before_earlier_nor
     make_flow("blocker", "import time\ndef handler(system, this):\n    time.sleep(1.5)\n", queue="prio")
     make_flow("job", "def handler(system, this):\n    pass\n", queue="prio")
     with running_worker(queues=["prio.productive"], concurrency=1, name="busy", tmp_dir=tmp_path):
-        blocker = services.start_execution(flow="blocker")
+        blocker = engine.start_execution(flow="blocker")
         wait_until(lambda: Execution.objects.get(pk=blocker.pk).status == "RUNNING", 30)
         with transaction.atomic():  # queued while the only slot is busy, oldest first
             queued = [
-                services.start_execution(flow="job", name=f"{priority}-{n}", priority=priority)
+                engine.start_execution(flow="job", name=f"{priority}-{n}", priority=priority)
                 for priority in ("low", "normal", "high")
                 for n in (1, 2)
             ]
         assert Execution.objects.get(pk=blocker.pk).status == "RUNNING"  # still busy
-        ended = services.wait_for([e.pk for e in queued], timeout=30)
+        ended = engine.wait_for([e.pk for e in queued], timeout=30)
 
     assert [e.status for e in ended] == ["ENDED_SUCCESS"] * 6
     by_start = sorted(ended, key=lambda e: e.started_at)  # type: ignore[arg-type, return-value]
@@ -53,8 +53,8 @@ def test_children_inherit_their_parent_s_priority(make_flow, run_flow):
 
 def test_an_unknown_priority_is_refused_naming_the_field(make_flow):
     make_flow("any", "def handler(system, this):\n    pass\n")
-    with pytest.raises(services.StartError) as refused:
-        services.start_execution(flow="any", priority="urgent")
+    with pytest.raises(engine.StartError) as refused:
+        engine.start_execution(flow="any", priority="urgent")
     assert refused.value.field == "priority"
     assert "high, normal, low" in refused.value.message
     assert not Execution.objects.exists()

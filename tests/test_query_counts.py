@@ -1,6 +1,6 @@
 """The SQL queries and Redis commands of one execution's life stay few.
 
-Not timed: counted. The runner runs here, in the test process (`services.claim` and
+Not timed: counted. The runner runs here, in the test process (`engine.claim` and
 `runner.execute` are the code a worker's task runs), so every query is seen. A change that
 adds a query or a Redis command to the hot path fails here; if the addition is deliberate,
 raise the bound in the same change and say why.
@@ -19,7 +19,8 @@ import redis.connection
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from executions import notify, queues, runner, services
+from executions import engine
+from executions.engine import notify, queues, runner
 from executions.models import Execution, Flow
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -136,9 +137,9 @@ class Phases:
 def life(flow: str, phases: Phases, prefix: str = "") -> Execution:
     """Start, claim and run one execution in this process, phase by phase."""
     with phases.phase(f"{prefix}start"):
-        started = services.start_execution(flow=flow)
+        started = engine.start_execution(flow=flow)
     with phases.phase(f"{prefix}claim"):
-        claimed = services.claim(started.pk)
+        claimed = engine.claim(started.pk)
     assert claimed is not None
     with phases.phase(f"{prefix}run"):
         status = runner.execute(claimed)
@@ -203,7 +204,7 @@ def test_waiting_for_an_ended_execution_reads_its_row_once(
     ended = life("qc-lonely", Phases(redis_commands))
     phases = Phases(redis_commands)
     with phases.phase("wait"):
-        found = services.wait_for([ended.pk], timeout=5)
+        found = engine.wait_for([ended.pk], timeout=5)
 
     report = phases.describe()
     assert [e.status for e in found] == ["ENDED_SUCCESS"], report

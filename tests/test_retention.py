@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from executions.engine.retention import parse_age, prune
 from executions.models import Execution, ExecutionLog
-from executions.retention import parse_age, prune
 from executions.tasks import prune_executions
 
 pytestmark = pytest.mark.django_db(transaction=True)

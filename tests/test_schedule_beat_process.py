@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from executions import services
+from executions import engine
 from executions.models import Execution, Schedule
 
 from .workers import ROOT, database_url, stop_process_group, wait_until
@@ -69,7 +69,7 @@ def test_two_beats_fire_an_interval_schedule_once_per_fire_time_and_stop_when_di
     assert all((t - start).total_seconds() % 2 == 0 for t in times)  # on the grid, no drift
     assert all(b - a == timedelta(seconds=2) for a, b in itertools.pairwise(times))
     for firing, fire_time in zip(firings, times, strict=True):
-        assert services.wait_for([firing.pk], timeout=20)[0].is_ended
+        assert engine.wait_for([firing.pk], timeout=20)[0].is_ended
         child = Execution.objects.get(parent=firing)
         assert child.status == "ENDED_SUCCESS"
         assert child.output_value["at"] == fire_time.isoformat()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from executions import services
+from executions import engine
 from executions.models import Execution, Schedule
 from executions.tasks import fire_schedule
 
@@ -29,7 +29,7 @@ def handler(system, this):
 
 def _ended(pk: int | None, timeout: float = 30) -> Execution:
     assert pk is not None, "nothing was fired"
-    return services.wait_for([pk], timeout=timeout)[0]
+    return engine.wait_for([pk], timeout=timeout)[0]
 
 
 def _firings(schedule: Schedule) -> list[Execution]:
@@ -114,7 +114,7 @@ def test_overlap_skip_records_a_skipped_firing_while_the_last_one_still_runs(mak
     assert second.message == f"skipped: the firing in execution {first} still runs"
     assert second.output_value["skipped"] is True
     assert not Execution.objects.filter(parent=second).exists()
-    services.cancel_execution(first or 0)
+    engine.cancel_execution(first or 0)
 
 
 def test_overlap_cancel_previous_cancels_the_running_firing_and_starts_anew(make_flow):
@@ -131,7 +131,7 @@ def test_overlap_cancel_previous_cancels_the_running_firing_and_starts_anew(make
     assert _ended(first, 10).status == "ENDED_CANCELLED"
     assert Execution.objects.get(parent_id=first).status == "ENDED_CANCELLED"
     wait_until(lambda: Execution.objects.filter(parent_id=second, status="RUNNING").exists(), 20)
-    services.cancel_execution(second or 0)
+    engine.cancel_execution(second or 0)
 
 
 def test_a_one_off_schedule_fires_once_and_then_disables_itself(make_flow):

@@ -9,7 +9,7 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
-from executions import services
+from executions import engine
 from executions.models import Execution, Flow, Message, Schedule
 from executions.tasks import fire_schedule
 
@@ -38,13 +38,13 @@ def test_the_recurring_helper_creates_a_working_schedule_from_an_answered_form(
     helpers, make_flow, api
 ):
     make_flow("report", "def handler(system, this):\n    return {'ok': True}\n")
-    helper = services.start_execution(flow="Recurring", input_value={"flow": "report"})
+    helper = engine.start_execution(flow="Recurring", input_value={"flow": "report"})
     form = wait_until(lambda: Message.objects.filter(execution=helper).first(), timeout=20)
     assert form.body["properties"]["flow"]["default"] == "report"
 
     _answer(api, helper, {"flow": "report", "interval_seconds": 120, "name": "report-2m"})
 
-    ended = services.wait_for([helper.pk], timeout=20)[0]
+    ended = engine.wait_for([helper.pk], timeout=20)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value["schedule"]["interval_seconds"] == 120
     schedule = Schedule.objects.get(name="report-2m")
@@ -52,25 +52,25 @@ def test_the_recurring_helper_creates_a_working_schedule_from_an_answered_form(
     assert schedule.next_fire_at is not None
     firing = fire_schedule(schedule.pk, schedule.next_fire_at.isoformat())
     assert firing is not None
-    assert services.wait_for([firing], timeout=20)[0].status == "ENDED_SUCCESS"
+    assert engine.wait_for([firing], timeout=20)[0].status == "ENDED_SUCCESS"
 
 
 def test_the_recurring_helper_asks_again_when_the_flow_does_not_exist(helpers, make_flow, api):
     make_flow("report", "def handler(system, this):\n    pass\n")
-    helper = services.start_execution(flow="Recurring")
+    helper = engine.start_execution(flow="Recurring")
     _answer(api, helper, {"flow": "no-such-flow", "interval_seconds": 60})
     wait_until(lambda: Message.objects.filter(execution=helper).count() == 2, timeout=20)
     _answer(api, helper, {"flow": "report", "interval_seconds": 60})
-    assert services.wait_for([helper.pk], timeout=20)[0].status == "ENDED_SUCCESS"
+    assert engine.wait_for([helper.pk], timeout=20)[0].status == "ENDED_SUCCESS"
     flow = Schedule.objects.get().flow
     assert flow is not None and flow.name == "report"
 
 
 def test_the_daily_helper_creates_a_cron_schedule_in_the_time_zone(helpers, make_flow, api):
     make_flow("backup", "def handler(system, this):\n    pass\n")
-    helper = services.start_execution(flow="Daily", mode="development")  # a Try
+    helper = engine.start_execution(flow="Daily", mode="development")  # a Try
     _answer(api, helper, {"flow": "backup", "time": "02:30", "timezone": "Europe/Vienna"})
-    assert services.wait_for([helper.pk], timeout=20)[0].status == "ENDED_SUCCESS"
+    assert engine.wait_for([helper.pk], timeout=20)[0].status == "ENDED_SUCCESS"
     schedule = Schedule.objects.get()
     assert (schedule.cron, schedule.timezone) == ("30 2 * * *", "Europe/Vienna")
     assert schedule.mode == "development"  # a Try of the helper makes a Try schedule
@@ -86,5 +86,5 @@ def test_run_now_fires_a_schedule_at_once_through_the_api(make_flow, api):
     assert answer.status_code == 201
     body = answer.json()
     assert (body["type"], body["name"], body["trigger"]) == ("SCHEDULE", "weekly", "schedule")
-    assert services.wait_for([body["id"]], timeout=20)[0].status == "ENDED_SUCCESS"
+    assert engine.wait_for([body["id"]], timeout=20)[0].status == "ENDED_SUCCESS"
     assert Schedule.objects.get(name="weekly").last_fired_at is None  # not a fire time

@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from executions import services
+from executions import engine
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_DB = "postgres://postgres@127.0.0.1:5432/automation_production_check"
@@ -111,8 +111,8 @@ def test_check_deploy_passes_with_the_documented_production_settings() -> None:
     ],
 )
 def test_the_rest_connector_refuses_schemes_other_than_http_and_https(inputs) -> None:
-    execution = services.start_execution(type="CONNECTION", connector_type="REST", input_value=inputs)
-    ended = services.wait_for([execution.pk], timeout=30)[0]
+    execution = engine.start_execution(type="CONNECTION", connector_type="REST", input_value=inputs)
+    ended = engine.wait_for([execution.pk], timeout=30)[0]
     print(f"REST {inputs} -> {ended.status}: {ended.message}")
     assert ended.status == "ENDED_ERROR"
     assert "only http:// and https://" in ended.message

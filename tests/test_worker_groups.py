@@ -11,9 +11,10 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from executions import services, workers_status
+from executions import engine
+from executions.engine import workers_status
+from executions.engine.records import execution_json
 from executions.models import Execution
-from executions.serializers import execution_json
 
 from .workers import ROOT, Worker, database_url, wait_until
 
@@ -81,7 +82,7 @@ def test_an_execution_nobody_serves_stays_pending_says_why_and_runs_once_its_gro
     make_flow, tmp_path
 ):
     make_flow("far-away", "def handler(system, this):\n    return {'done': True}\n", queue="island")
-    execution = services.start_execution(flow="far-away")
+    execution = engine.start_execution(flow="far-away")
     workers_status.forget()
 
     assert execution_json(Execution.objects.get(pk=execution.pk))["waiting_reason"] == (
@@ -91,7 +92,7 @@ def test_an_execution_nobody_serves_stays_pending_says_why_and_runs_once_its_gro
     worker = start_command_worker("island", tmp_path)
     try:
         assert {"island.productive", "island.development"} <= workers_status.ask_workers()
-        ended = services.wait_for([execution.pk], timeout=30)[0]
+        ended = engine.wait_for([execution.pk], timeout=30)[0]
         assert (ended.status, ended.output_value) == ("ENDED_SUCCESS", {"done": True})
         assert "waiting_reason" not in execution_json(ended)
         # Once the cache has heard of the new worker, a new PENDING one is not blamed on it.
@@ -102,7 +103,7 @@ def test_an_execution_nobody_serves_stays_pending_says_why_and_runs_once_its_gro
 
 def test_a_pending_execution_on_a_served_queue_has_no_reason_to_give(make_flow):
     make_flow("later", "def handler(system, this):\n    pass\n")
-    execution = services.start_execution(flow="later", run=False)  # held back by the caller
+    execution = engine.start_execution(flow="later", run=False)  # held back by the caller
     workers_status.served_queues(refresh=True)
     assert execution_json(execution)["waiting_reason"] == (
         "created with run=False: it starts when it is run"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from executions import services
+from executions import engine
 from executions.models import Execution
 
 from .workers import running_worker, wait_until
@@ -22,8 +22,8 @@ def test_sigterm_lets_short_work_finish_and_ends_long_work_after_the_grace(make_
         queues=["term.productive"], concurrency=2, name="term", tmp_dir=tmp_path,
         extra_env={"AUTOMATION_SHUTDOWN_GRACE_SECONDS": "2"},
     ) as w:
-        short = services.start_execution(flow="short")
-        long = services.start_execution(flow="long")
+        short = engine.start_execution(flow="short")
+        long = engine.start_execution(flow="long")
         wait_until(
             lambda: Execution.objects.filter(pk__in=[short.pk, long.pk], status="RUNNING").count() == 2,
             30,
