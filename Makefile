@@ -65,6 +65,8 @@ lint: venv
 	$(BIN)/ruff check .
 	@# mypy's Django plugin imports the settings, which want a SECRET_KEY on a server database.
 	SECRET_KEY="$${SECRET_KEY:-only-read-by-mypy}" $(BIN)/mypy .
+	@# Imports run one way (pyproject.toml [tool.importlinter], docs/ARCHITECTURE.md).
+	$(BIN)/lint-imports
 
 bench: venv
 	$(PY) -m bench

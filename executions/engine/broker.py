@@ -12,7 +12,10 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import redis
+from amqp.exceptions import NotFound
 from django.conf import settings
+from kombu import Connection
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +57,6 @@ def _redis_lists(name: str) -> list[str]:
 @contextlib.contextmanager
 def _amqp_connection(timeout: float) -> Iterator[Any]:
     """A connection of its own, bounded in connect, read and write time."""
-    from kombu import Connection
-
     connection = Connection(
         settings.BROKER_URL, connect_timeout=timeout,
         transport_options={"read_timeout": timeout, "write_timeout": timeout},
@@ -72,8 +73,6 @@ def _amqp_message_count(connection: Any, name: str) -> int:
     """A passive declare tells the number of ready messages without creating the queue.
     A queue that does not exist yet holds no message (RabbitMQ answers 404 and closes the
     channel, hence a channel per queue)."""
-    from amqp.exceptions import NotFound
-
     channel = connection.channel()
     try:
         return int(channel.queue_declare(queue=name, passive=True).message_count)
@@ -85,8 +84,6 @@ def _amqp_message_count(connection: Any, name: str) -> int:
 
 
 def _redis_client(timeout: float) -> Any:
-    import redis
-
     return redis.Redis.from_url(
         settings.BROKER_URL, socket_timeout=timeout, socket_connect_timeout=timeout
     )
@@ -135,8 +132,6 @@ def purge(names: Iterable[str], *, timeout: float = 10.0) -> int:
     """
     names = list(dict.fromkeys(names))
     if is_amqp():
-        from amqp.exceptions import NotFound
-
         dropped = 0
         with _amqp_connection(timeout) as connection:
             for name in names:
