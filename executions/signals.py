@@ -20,7 +20,7 @@ from django.db.models.signals import post_save
 import flow_api.port
 
 from . import messages, schedules
-from .engine import port, queues, runner, shutdown
+from .engine import port, queues, runner, shutdown, workers_status
 from .engine.dispatch import RUN_TASK
 from .engine.reconciler import settle_lost
 from .models import (
@@ -38,7 +38,15 @@ log = logging.getLogger(__name__)
 
 
 def record_served_queues(sender: object, instance: object, **kwargs: object) -> None:
-    queues.set_served_queues(set(instance.app.amqp.queues.consume_from))  # type: ignore[attr-defined]
+    """A worker is set up: note what it consumes, and report it every heartbeat."""
+    served = set(instance.app.amqp.queues.consume_from)  # type: ignore[attr-defined]
+    queues.set_served_queues(served)
+    workers_status.start_reporting(str(sender), served)
+
+
+def withdraw_served_queues(sender: object = None, **kwargs: object) -> None:
+    """A worker stops: its queues are no longer served by it."""
+    workers_status.withdraw_report(str(sender))
 
 
 def on_worker_lost(
@@ -80,5 +88,6 @@ def connect() -> None:
 
     celeryd_after_setup.connect(record_served_queues, weak=False)
     worker_shutting_down.connect(shutdown.on_worker_shutting_down, weak=False)
+    worker_shutting_down.connect(withdraw_served_queues, weak=False)
     worker_ready.connect(shutdown.reconcile_after_start, weak=False)
     task_failure.connect(on_worker_lost, weak=False)

@@ -1,5 +1,11 @@
 """Which queues live workers serve, and why a PENDING execution has not started.
 
+Two sources. Each worker reports the queues it consumes itself, every heartbeat, into one
+Redis hash (`report_served_queues`, started when the worker is set up): that is what the
+JSON of a PENDING execution reads (`unserved_reason`: one HGETALL, never a broadcast, so
+turning executions into JSON never waits for workers to answer). And, for the admin's
+"live workers" box and explicit refreshes, the workers can be asked:
+
 The workers themselves are asked (`celery inspect active_queues`, a broadcast that waits
 `INSPECT_TIMEOUT` seconds for answers). Their answer is kept in Redis for `CACHE_SECONDS`,
 shared by every web and worker process, so that a page or API list of PENDING executions
@@ -12,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 
 import redis
 from celery import current_app as app
+from django.conf import settings
 
 from ..models import Execution
 from . import notify
@@ -82,11 +90,69 @@ def forget() -> None:
         notify.client().delete(_key())
 
 
+def _reports_key() -> str:
+    return f"{notify._namespace()}:served-queues-reported"
+
+
+def _report_fresh_seconds() -> float:
+    """A worker's report older than this is a worker that stopped (three heartbeats)."""
+    return max(3 * float(settings.AUTOMATION["HEARTBEAT_SECONDS"]), 5.0)
+
+
+def report_served_queues(hostname: str, queues: set[str] | frozenset[str]) -> None:
+    """A worker's heartbeat of what it consumes (its main process calls this, see
+    `start_reporting`)."""
+    try:
+        notify.client().hset(
+            _reports_key(), hostname, json.dumps({"at": time.time(), "queues": sorted(queues)})
+        )
+    except redis.RedisError as exc:  # its next heartbeat tries again
+        log.warning("cannot report the queues of worker %s: %s", hostname, exc)
+
+
+def withdraw_report(hostname: str) -> None:
+    """A stopping worker serves nothing any more."""
+    with contextlib.suppress(redis.RedisError):
+        notify.client().hdel(_reports_key(), hostname)
+
+
+def start_reporting(hostname: str, queues: set[str] | frozenset[str]) -> threading.Thread:
+    """Report now and then every heartbeat, from a daemon thread of the worker's process."""
+
+    def loop() -> None:
+        every = float(settings.AUTOMATION["HEARTBEAT_SECONDS"])
+        while True:
+            report_served_queues(hostname, queues)
+            time.sleep(every)
+
+    thread = threading.Thread(target=loop, name="served-queues-report", daemon=True)
+    thread.start()
+    return thread
+
+
+def reported_queues() -> frozenset[str] | None:
+    """The queues that workers reported within the last few heartbeats (one HGETALL); None
+    when Redis cannot be asked."""
+    try:
+        reports = notify.client().hgetall(_reports_key())
+    except redis.RedisError as exc:
+        log.warning("cannot read which queues workers serve: %s", exc)
+        return None
+    fresh_after = time.time() - _report_fresh_seconds()
+    served: set[str] = set()
+    for raw in reports.values():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            report = json.loads(raw)
+            if float(report["at"]) >= fresh_after:
+                served.update(report["queues"])
+    return frozenset(served)
+
+
 def unserved_reason(execution: Execution) -> str:
     """"no worker serves queue X" for an execution whose queue no live worker consumes, else
-    "" (also when that cannot be known). Cheap: one Redis GET (the cached answer)."""
+    "" (also when that cannot be known). From the workers' own reports: no broadcast."""
     queue = celery_queue(execution.queue, execution.mode)
-    served = served_queues()
+    served = reported_queues()
     if served is not None and queue not in served:
         return f"no worker serves queue {queue}"
     return ""
