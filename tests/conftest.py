@@ -113,3 +113,11 @@ def run_flow() -> Callable[..., Any]:
         return ended
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/faults/ carries the `faults` marker (fault injection: killed
+    workers, restarted services, shutdowns), so `-m faults` runs them as one group."""
+    for item in items:
+        if "faults" in item.path.parent.parts[-1:]:
+            item.add_marker(pytest.mark.faults)
