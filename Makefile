@@ -66,18 +66,17 @@ test: lint
 # The core suite with RabbitMQ as the Celery broker (notices stay on Redis); no ruff/mypy
 # again. RABBITMQ_URL names the vhost, e.g. amqp://guest:guest@127.0.0.1:5672/automation_ci.
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
-CORE_TESTS := tests/test_flow_execution.py tests/test_child_executions.py \
-	tests/test_cancel_and_timeout.py tests/test_run_flow_command.py tests/test_reconciler_faults.py \
-	tests/test_worker_shutdown.py tests/test_priority.py tests/test_api_executions.py \
-	tests/test_webhooks.py tests/test_broker_queue_depth.py tests/test_parked_waits.py
+# The core tests are those marked `core` (pytest.mark.core in their files).
 test-rabbitmq: venv
-	BROKER_URL='$(RABBITMQ_URL)' timeout 900 $(PY) scripts/dev.py $(BIN)/pytest -m "not slow" \
-	    $(CORE_TESTS) $(PYTEST_ARGS)
+	BROKER_URL='$(RABBITMQ_URL)' timeout 900 $(PY) scripts/dev.py $(BIN)/pytest -m "core and not slow" \
+	    $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
 	@# mypy's Django plugin imports the settings, which want a SECRET_KEY on a server database.
 	SECRET_KEY="$${SECRET_KEY:-only-read-by-mypy}" $(BIN)/mypy .
+	@# Imports run one way (pyproject.toml [tool.importlinter], docs/ARCHITECTURE.md).
+	$(BIN)/lint-imports
 
 bench: venv
 	$(PY) -m bench

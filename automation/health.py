@@ -3,7 +3,7 @@
 - `/health`: the web process answers (no database, no Redis): 200 `{"status": "ok"}`.
 - `/ready`: it can do its work: the database answers, Redis answers, and at least one live
   worker consumes a queue of the default worker group. 200, or 503 naming what is missing.
-- `/metrics`: the Prometheus text format (executions.metrics). Callers on loopback need no
+- `/metrics`: the Prometheus text format (executions.engine.metrics). Callers on loopback need no
   credentials; others send `Authorization: Bearer <AUTOMATION_METRICS_TOKEN>`, else 403.
 
 None of them needs a session or a CSRF token, and each costs a few milliseconds.
@@ -23,9 +23,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from executions import notify, presence
-from executions.metrics import EngineCollector
-from executions.queues import celery_queue, default_group
+from executions.engine import notify, workers_status
+from executions.engine.metrics import EngineCollector
+from executions.engine.queues import celery_queue, default_group
 
 _REGISTRY = CollectorRegistry(auto_describe=False)
 _REGISTRY.register(EngineCollector())
@@ -58,7 +58,7 @@ def ready(request: HttpRequest) -> JsonResponse:
     try:
         notify.client().ping()
         checks["redis"] = "ok"
-        workers = presence.live_workers()
+        workers = workers_status.live_workers()
     except (redis.RedisError, OSError) as exc:
         checks["redis"] = _first_line(exc)
         missing.append("redis")

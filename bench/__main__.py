@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="repetitions per side (default 5, --quick 3; at least 1)")
     parser.add_argument("--latency-via", choices=["auto", "http", "python"], default="auto",
                         help="drive `latency` through POST /api/executions/ (http), through "
-                             "executions.services (python), or http when the API is there")
+                             "executions.engine (python), or http when the API is there")
     parser.add_argument("--profile", action="store_true",
                         help="sample the engine worker with py-spy during seq40 and throughput")
     parser.add_argument("--output", type=Path, default=HERE / "results.md",

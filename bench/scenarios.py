@@ -46,10 +46,10 @@ def _percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 # --- engine side ---------------------------------------------------------------------------
 def _start_and_wait(flow: str, inputs: dict[str, Any] | None = None) -> Any:
-    from executions import services
+    from executions import engine
 
-    execution = services.start_execution(flow=flow, input_value=inputs or {})
-    ended = services.wait_for([execution.pk], timeout=TIMEOUT)[0]
+    execution = engine.start_execution(flow=flow, input_value=inputs or {})
+    ended = engine.wait_for([execution.pk], timeout=TIMEOUT)[0]
     if ended.status != "ENDED_SUCCESS":
         raise RuntimeError(f"bench execution {ended.pk} ended {ended.status}: {ended.message}")
     return ended
@@ -69,10 +69,10 @@ def engine_fanout(count: int, ctx: dict[str, Any]) -> dict[str, float]:
 
 
 def engine_throughput(count: int, ctx: dict[str, Any]) -> dict[str, float]:
-    from executions import services
+    from executions import engine
 
     t0 = time.time()
-    ids = [services.start_execution(flow=harness.NOOP).pk for _ in range(count)]
+    ids = [engine.start_execution(flow=harness.NOOP).pk for _ in range(count)]
     sent = time.time()
     return {"per_s": _until_ended(ids, t0, "throughput"), "send_s": sent - t0}
 

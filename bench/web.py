@@ -204,7 +204,7 @@ def clients(via: str, names: list[str], ctx: dict[str, Any]) -> Iterator[None]:
         ctx["webhook_skip"] = "webhooks are not in the engine yet (no /api/webhooks/<name>/call)"
     if "latency" in names and not use_http:
         ctx["latency_note"] = (
-            "driven from Python through `executions.services.start_execution` + `wait_for` "
+            "driven from Python through `executions.engine.start_execution` + `wait_for` "
             "(the calls the API view makes), not over HTTP: "
             + ("POST /api/executions/ is not there yet." if not api else "--latency-via python.")
         )

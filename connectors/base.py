@@ -11,11 +11,14 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "********"
+# Inputs that are secrets in every connector type (a type may name more: `secret_inputs`).
+SECRET_INPUT_NAMES = frozenset({"password", "key", "passphrase", "token", "secret", "auth"})
 _MIN_SCRUB_LENGTH = 4  # shorter secrets would mask ordinary text everywhere
 
 
@@ -137,16 +140,22 @@ class Connector:
     def __init__(
         self, inputs: dict[str, Any], *, execution_id: int | None = None,
         scrubber: Scrubber | None = None,
+        log: Callable[[str, str, dict[str, Any]], None] | None = None,
+        interruptible: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
+        """`log(text, level, data)` appends a (masked) entry to the execution's log and
+        `interruptible()` is a block a cancel may interrupt: the engine passes both, so that
+        connectors know nothing of executions. Without them a call logs nothing and is not
+        interruptible (a connector used on its own, as in a test)."""
         self.values = inputs
         self.execution_id = execution_id
         self.scrubber = scrubber or Scrubber()
+        self._log = log
+        self._interruptible = interruptible
 
     # --- what the runner calls -------------------------------------------------------------
     @classmethod
     def secret_names(cls) -> frozenset[str]:
-        from .models import SECRET_INPUT_NAMES
-
         return SECRET_INPUT_NAMES | cls.secret_inputs
 
     @classmethod
@@ -216,21 +225,17 @@ class Connector:
 
     def log(self, text: str, level: str = "INFO", **data: Any) -> None:
         """Append an entry to the execution's log (secrets masked)."""
-        if self.execution_id is None:
+        if self._log is None:
             return
-        from executions.models import ExecutionLog
-
-        ExecutionLog.objects.create(
-            execution_id=self.execution_id, level=level, text=self.scrubber.text(text),
-            data=self.scrubber.json(data),
-        )
+        self._log(self.scrubber.text(text), level, self.scrubber.json(data))
 
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
         """A block where a cancel (or the execution's timeout) may interrupt blocking I/O."""
-        from executions.guard import guard
-
-        with guard().interruptible():
+        if self._interruptible is None:
+            yield
+            return
+        with self._interruptible():
             yield
 
     def sleep(self, seconds: float) -> None:

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from . import crypto
+from . import crypto, registry
+from .base import SECRET_INPUT_NAMES, url_password
 
 
 class UnreadableSecrets(dict):  # type: ignore[type-arg]
@@ -67,7 +68,6 @@ class EncryptedJSONField(models.TextField):
 
 
 # Input names that hold secrets whatever the connector type: they belong in `secrets`.
-SECRET_INPUT_NAMES = frozenset({"password", "key", "passphrase", "token", "secret", "auth"})
 
 
 class Connection(models.Model):
@@ -108,8 +108,6 @@ class Connection(models.Model):
         return sorted(self.secrets)
 
     def clean(self) -> None:
-        from . import registry
-
         errors: dict[str, str] = {}
         self.connector_type = registry.normalize(self.connector_type)
         if self.connector_type not in registry.known_types():
@@ -131,8 +129,6 @@ class Connection(models.Model):
 
 def misplaced_secret(value: dict[str, Any]) -> str | None:
     """Why `value` (stored in clear) must not hold one of its keys, or None."""
-    from .base import url_password
-
     for key, item in value.items():
         if key in SECRET_INPUT_NAMES:
             return f"{key!r} is a secret: put it under secrets, which are stored encrypted"

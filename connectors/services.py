@@ -1,4 +1,4 @@
-"""What `executions.services.start_execution` asks of connectors for a CONNECTION execution."""
+"""What the engine's `start_execution` asks of connectors for a CONNECTION execution."""
 
 from __future__ import annotations
 
@@ -8,6 +8,17 @@ from typing import Any
 from . import registry
 from .base import Connector
 from .models import Connection, ExecutionSecret
+
+
+class PrepareError(ValueError):
+    """A CONNECTION execution cannot be created; `field` names the input at fault (the
+    engine turns it into its StartError)."""
+
+    def __init__(self, field: str, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.not_found = not_found
 
 
 @dataclass
@@ -27,30 +38,28 @@ def prepare(
 ) -> PreparedCall:
     """Check what a CONNECTION execution is for and take its inline secrets apart.
 
-    An unknown connection raises StartError (not_found); an unknown connector type is
+    An unknown connection raises PrepareError (not_found); an unknown connector type is
     accepted here and ends the execution ENDED_ERROR naming it, like a missing input.
     """
-    from executions.services import StartError
-
     conn: Connection | None = None
     if connection not in (None, ""):
         if not isinstance(connection, str):
-            raise StartError("connection", "connection must be the name of a stored connection")
+            raise PrepareError("connection", "connection must be the name of a stored connection")
         conn = Connection.objects.filter(name=connection).defer("secrets").first()
         if conn is None:
-            raise StartError("connection", f"no connection named {connection!r}", not_found=True)
+            raise PrepareError("connection", f"no connection named {connection!r}", not_found=True)
     if connector_type is not None and not isinstance(connector_type, str):
-        raise StartError("connector_type", "connector_type must be a text such as 'REST'")
+        raise PrepareError("connector_type", "connector_type must be a text such as 'REST'")
     kind = registry.normalize(connector_type)
     if conn is not None:
         if kind and kind != registry.normalize(conn.connector_type):
-            raise StartError(
+            raise PrepareError(
                 "connector_type",
                 f"connection {conn.name!r} is of type {conn.connector_type}, not {kind}",
             )
         kind = registry.normalize(conn.connector_type)
     elif not kind:
-        raise StartError(
+        raise PrepareError(
             "connection", "a CONNECTION execution needs a connection name or a connector_type"
         )
     connector: type[Connector] = registry.get(kind) if registry.is_known(kind) else Connector

@@ -33,10 +33,8 @@ def handler(system: flow_api.System, this: flow_api.Execution):
         hour, minute = answer['time'].split(':')[:2]
         zone = answer.get('timezone') or 'UTC'
         name = answer.get('name') or f'{flow} daily at {int(hour):02d}:{int(minute):02d} {zone}'
-        from executions.api.schedules import save_schedule
-
         try:
-            schedule = save_schedule({
+            schedule = system.save_schedule({
                 'name': name, 'flow': flow, 'cron': f'{int(minute)} {int(hour)} * * *',
                 'timezone': zone, 'mode': this.get('mode'),  # Try makes a Try schedule
             })

@@ -30,11 +30,8 @@ def handler(system: flow_api.System, this: flow_api.Execution):
         flow = answer['flow']
         seconds = int(answer['interval_seconds'])
         name = answer.get('name') or f'{flow} every {seconds} s'
-        # Shipped helpers are part of the engine: they save through the API's validation.
-        from executions.api.schedules import save_schedule
-
         try:
-            schedule = save_schedule({'name': name, 'flow': flow, 'interval_seconds': seconds,
+            schedule = system.save_schedule({'name': name, 'flow': flow, 'interval_seconds': seconds,
                                       'mode': this.get('mode')})  # Try makes a Try schedule
         except ValueError as exc:
             this.log('the form was not usable', error=str(exc))

@@ -3,7 +3,7 @@
 Two custom permissions on Execution decide which mode a user may start:
 `executions.try_execution` (development) and `executions.run_execution` (productive).
 Everything else is Django's model permissions (view/add/change/delete of each record).
-Children inherit the mode and the user of their parent (executions.services), so a
+Children inherit the mode and the user of their parent (executions.engine.start), so a
 permission is checked once, where an execution is started from outside.
 
 Groups (made by a data migration, `sync_groups`):

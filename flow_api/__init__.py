@@ -388,6 +388,13 @@ class System:
     def setting(self, name: str) -> Setting:
         return Setting(name)
 
+    def save_schedule(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Create a schedule from `fields` (name, flow, and one of cron, interval_seconds or
+        at; timezone, mode, input_value, start_at, end_at, overlap, enabled as the REST API
+        takes them), validated like the API; returns it as the API shows it. Raises
+        ValueError naming the field at fault ("cron: ...")."""
+        return _port.get().save_schedule(dict(fields))
+
     def flow(self, name_or_id: str | int, by: str = "name") -> Flow:
         return Flow(_port.get().flow_record(name_or_id, by))
 

@@ -1,7 +1,7 @@
 """The one narrow port between flow_api and the engine.
 
 flow_api never imports Django. The engine installs an object with these methods
-(`executions.port.EnginePort`) and flow_api calls only them. Records cross the port as
+(`executions.engine.port.EnginePort`) and flow_api calls only them. Records cross the port as
 plain dicts of JSON-friendly values.
 """
 
@@ -33,6 +33,7 @@ class Port(Protocol):
     def executions(self, filters: dict[str, Any]) -> list[dict[str, Any]]: ...
     def user(self, execution_id: int) -> dict[str, Any]: ...
     def message(self, op: str, execution_id: int | None, **kwargs: Any) -> dict[str, Any]: ...
+    def save_schedule(self, fields: dict[str, Any]) -> dict[str, Any]: ...
 
 
 _port: Port | None = None

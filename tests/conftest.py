@@ -66,7 +66,7 @@ def broker_purged(redis_flushed: None) -> None:
     """On RabbitMQ the messages are not in the flushed Redis: the test groups' queues are
     purged instead, so that no message of an earlier session runs a new execution with the
     same id. (On Redis the flush did it already.)"""
-    from executions import broker
+    from executions.engine import broker
 
     if broker.is_amqp():
         broker.purge(f"{group}.{mode}" for group in TEST_GROUPS for mode in ("productive", "development"))
@@ -94,12 +94,12 @@ def worker(worker_process: Worker, transactional_db: None) -> Iterator[Worker]:
     """The shared worker, left idle for the next test: whatever a test left running (a flow
     waiting for a form, a sleeper) is cancelled before the database is flushed."""
     yield worker_process
-    from executions import services
+    from executions import engine
     from executions.models import Execution
 
-    leftovers = Execution.objects.filter(status__in=services.NOT_ENDED, parent__isnull=True)
+    leftovers = Execution.objects.filter(status__in=engine.NOT_ENDED, parent__isnull=True)
     for pk in leftovers.values_list("pk", flat=True):
-        services.cancel_execution(pk)
+        engine.cancel_execution(pk)
 
 
 @pytest.fixture
@@ -132,12 +132,20 @@ def make_flow(db: None) -> Callable[..., Any]:
 @pytest.fixture
 def run_flow() -> Callable[..., Any]:
     """Start a flow through the one way in and wait (bounded) until it ended."""
-    from executions import services
+    from executions import engine
 
     def run(name: str, inputs: dict[str, Any] | None = None, timeout: float = 30, **kwargs: Any):
-        execution = services.start_execution(flow=name, input_value=inputs or {}, **kwargs)
-        ended = services.wait_for([execution.pk], timeout=timeout)[0]
+        execution = engine.start_execution(flow=name, input_value=inputs or {}, **kwargs)
+        ended = engine.wait_for([execution.pk], timeout=timeout)[0]
         assert ended.is_ended, f"execution {ended.pk} still {ended.status} after {timeout} s"
         return ended
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/faults/ carries the `faults` marker (fault injection: killed
+    workers, restarted services, shutdowns), so `-m faults` runs them as one group."""
+    for item in items:
+        if "faults" in item.path.parent.parts[-1:]:
+            item.add_marker(pytest.mark.faults)

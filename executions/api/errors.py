@@ -20,6 +20,7 @@ from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import page_not_found
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -129,8 +130,6 @@ def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """For `handler404` in the root URLconf: JSON under /api/, Django's page elsewhere."""
-    from django.views.defaults import page_not_found
-
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
     return page_not_found(request, exception or Exception("not found"))

@@ -19,9 +19,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from executions import permissions, services
+from executions import engine, permissions
+from executions.engine.records import execution_json
 from executions.models import Execution, ExecutionLog
-from executions.serializers import execution_json
 
 STARTABLE = [Execution.Type.FLOW, Execution.Type.SCRIPT, Execution.Type.CONNECTION]
 _MAX_ID = 2**63 - 1  # larger ids cannot exist (bigint): refuse them as bad input
@@ -224,7 +224,7 @@ class ExecutionViewSet(
                 f"(needs the {permissions.start_permission(data['mode'])} permission)."
             )
         try:
-            execution = services.start_execution(
+            execution = engine.start_execution(
                 type=data["type"],
                 flow=data.get("flow"),
                 script=data.get("script", ""),
@@ -237,10 +237,10 @@ class ExecutionViewSet(
                 user=request.user,
                 trigger=Execution.Trigger.API,
             )
-        except services.StartError as exc:
+        except engine.StartError as exc:
             answer = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_400_BAD_REQUEST
             return Response({exc.field: [exc.message]}, status=answer)
-        ended = services.wait_for([execution.pk], timeout=data["wait"]) if data.get("wait") else []
+        ended = engine.wait_for([execution.pk], timeout=data["wait"]) if data.get("wait") else []
         if ended:  # the row as wait_for read it; its flow (for the name) as start read it
             flow = execution.flow
             execution = ended[0]
@@ -302,6 +302,6 @@ class ExecutionViewSet(
                 {"detail": f"execution {execution.pk} already ended ({execution.status})"},
                 status=status.HTTP_409_CONFLICT,
             )
-        services.cancel_execution(execution)
+        engine.cancel_execution(execution)
         execution = self.get_queryset().get(pk=execution.pk)
         return Response(ExecutionSerializer(execution).data)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from connectors import api as _connections
-
 from . import auth as _auth
+from . import connections as _connections
 from . import errors as _errors
 from . import executions as _executions
 from . import flows as _flows

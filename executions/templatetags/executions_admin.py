@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from ..admin.messages import open_count
+from ..admin.views import dashboard
 
 register = template.Library()
 
@@ -23,8 +27,6 @@ def status_badge(status: str | None) -> SafeString | str:
 @register.inclusion_tag("admin/executions/dashboard.html", takes_context=True)
 def automation_dashboard(context: dict[str, Any]) -> dict[str, Any]:
     """Execution figures for users who may see executions; nothing for the others."""
-    from ..admin_views import dashboard
-
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.has_perm("executions.view_execution"):
@@ -41,10 +43,6 @@ def has_submit(fields: list[Any]) -> bool:
 @register.simple_tag(takes_context=True)
 def open_forms_link(context: dict[str, Any]) -> SafeString | str:
     """'Forms (3) /' in the admin header for users who may see message forms."""
-    from django.urls import reverse
-
-    from ..admin_messages import open_count
-
     request = context.get("request")
     count = open_count(getattr(request, "user", None))
     if count is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from executions.retention import BATCH_SIZE, parse_age, prune
+from executions.engine.retention import BATCH_SIZE, parse_age, prune
 
 
 class Command(BaseCommand):

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from executions import services
+from executions import engine
+from executions.engine.records import execution_json
 from executions.models import Execution
-from executions.serializers import execution_json
 
 
 class Command(BaseCommand):
@@ -47,13 +47,13 @@ class Command(BaseCommand):
                 inputs[key] = raw
         mode = Execution.Mode.DEVELOPMENT if options["development"] else Execution.Mode.PRODUCTIVE
         try:
-            execution = services.start_execution(
+            execution = engine.start_execution(
                 flow=options["name"], input_value=inputs, mode=mode, trigger=Execution.Trigger.CLI
             )
-        except services.StartError as exc:
+        except engine.StartError as exc:
             raise CommandError(f"{exc.field}: {exc.message}") from None
         if options["wait"]:
-            execution = services.wait_for([execution.pk], timeout=options["timeout"])[0]
+            execution = engine.wait_for([execution.pk], timeout=options["timeout"])[0]
         self.stdout.write(json.dumps(execution_json(execution), indent=2))
         if options["wait"] and execution.status != Execution.Status.ENDED_SUCCESS:
             raise CommandError(f"execution {execution.pk} ended {execution.status}", returncode=1)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.utils import timezone
 
 from executions.models import Schedule
-from executions.schedules import fire_times
+from executions.schedules import upcoming
 
 
 class Command(BaseCommand):
@@ -18,19 +18,13 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=1, help="Fire times to show per schedule.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from zoneinfo import ZoneInfo
-
-        now = timezone.now()
         for schedule in Schedule.objects.select_related("flow"):
             spec = schedule.cron or (
                 f"every {schedule.interval_seconds} s" if schedule.interval_seconds
                 else f"at {schedule.at.isoformat() if schedule.at else '-'}"
             )
             tz = ZoneInfo(schedule.timezone)
-            times = (
-                fire_times(schedule, max(filter(None, [now, schedule.last_fired_at])), options["count"])
-                if schedule.enabled and not (schedule.at and schedule.last_fired_at) else []
-            )
+            times = upcoming(schedule, options["count"])
             shown = ", ".join(t.astimezone(tz).isoformat() for t in times) or "-"
             state = "enabled" if schedule.enabled else "disabled"
             flow = schedule.flow.name if schedule.flow else "(no flow)"

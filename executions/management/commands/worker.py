@@ -21,8 +21,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from executions.engine.queues import celery_queue
 from executions.models import Execution
-from executions.queues import celery_queue
 
 # A group name becomes part of a Redis key and a Celery queue name: keep it plain.
 GROUP_NAME = re.compile(r"^[A-Za-z0-9_-]+$")

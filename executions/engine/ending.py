@@ -1,0 +1,78 @@
+"""Ending executions from outside their run: cancel, timeout, lost workers, shutdown.
+
+The rows end in the database first (executions.engine.transitions.close), in one
+transaction with their descendants; after commit the workers running them are told to stop
+and their waiters that they ended, and a parent parked while awaiting one goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from ..models import Execution
+from . import notify, parking, transitions
+
+log = logging.getLogger(__name__)
+Status = Execution.Status
+
+
+def descendant_ids(execution_id: int) -> list[int]:
+    """Ids of all descendants, level by level."""
+    found: list[int] = []
+    level = [execution_id]
+    while level:
+        level = list(Execution.objects.filter(parent_id__in=level).values_list("pk", flat=True))
+        found.extend(level)
+    return found
+
+
+def _announce(ended: list[tuple[int, str]]) -> list[int]:
+    """Tell workers to stop running them and waiters that they ended (after commit)."""
+    ids = [pk for pk, _ in ended]
+
+    def publish() -> None:
+        notify.publish_cancel(ids)
+        for pk, status in ended:
+            notify.publish_ended(pk, status)
+        try:
+            parking.resume_parents(ids)  # a parent parked while awaiting one of them goes on
+        except Exception:  # the reconciler's sweep resumes it then
+            log.exception("could not resume the parked parents of %s", ids)
+
+    if ids:
+        transaction.on_commit(publish)
+    return ids
+
+
+def end_executions(ids: Iterable[int], status: str, message: str) -> list[int]:
+    """End those of `ids` that have not ended yet; tell their waiters and workers."""
+    return _announce(transitions.close(ids, status, message))
+
+
+def cancel_execution(execution: Execution | int, message: str = "cancelled") -> list[int]:
+    """End an execution and all its descendants ENDED_CANCELLED; returns the ids ended.
+
+    The whole tree ends in one transaction, so whoever hears that the execution ended
+    finds its descendants ended too; a worker running one of them is interrupted at once.
+    """
+    pk = execution if isinstance(execution, int) else execution.pk
+    descendants = descendant_ids(pk)
+    with transaction.atomic():
+        ended = transitions.close([pk], Status.ENDED_CANCELLED, message)
+        ended += transitions.close(descendants, Status.ENDED_CANCELLED, f"cancelled with execution {pk}")
+    return _announce(ended)
+
+
+def end_timed_out(execution_id: int, timeout: float) -> list[int]:
+    """End an execution ENDED_ERROR for its timeout and cancel its descendants, at once."""
+    descendants = descendant_ids(execution_id)
+    with transaction.atomic():
+        ended = transitions.close([execution_id], Status.ENDED_ERROR, f"timed out after {timeout:g} s")
+        if ended:
+            ended += transitions.close(
+                descendants, Status.ENDED_CANCELLED, f"cancelled: execution {execution_id} timed out"
+            )
+    return _announce(ended)

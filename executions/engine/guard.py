@@ -1,0 +1,204 @@
+"""What a worker process knows about the executions it is running right now.
+
+Each process keeps a stack of frames: the execution its task runs and the inline children
+that execution runs inside it. A watcher thread per process
+
+- listens for cancel requests on Redis and, when one names a frame, interrupts the main
+  thread with SIGUSR2, whose handler raises `ExecutionTerminated` where the flow stands
+  (in `time.sleep`, a busy loop, or a blocking wait);
+- enforces each frame's deadline (a flow's timeout) the same way;
+- records a heartbeat for the frames, so that the reconciler can tell lost work;
+- hears a stopping worker ask its executions to park their message waits
+  (`park_requested`, read by executions.messages.forms.wait).
+
+Interrupts are delivered only while a frame's own code runs (`interruptible`), never in the
+middle of the engine's bookkeeping; there, the port checks `raise_if_terminated()` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from flow_api.exceptions import ExecutionTerminated
+
+from ..models import Execution
+from . import notify
+from .ending import end_timed_out
+
+log = logging.getLogger(__name__)
+INTERRUPT_SIGNAL = signal.SIGUSR2
+
+
+@dataclass
+class Frame:
+    execution_id: int
+    deadline: float | None  # time.monotonic() value, or None
+    timeout: float | None
+    execution: Any = None  # the Execution row object, for the port to reuse
+    interruptible: list[bool] = field(default_factory=lambda: [False])
+
+
+class ProcessGuard:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.frames: list[Frame] = []
+        self.terminated: set[int] = set()
+        self.park_requested = False  # the worker stops: message waits park (engine.parking)
+        self.pid = os.getpid()
+        self._thread: threading.Thread | None = None
+        self._signals_ready = False
+
+    # --- main thread ---------------------------------------------------------------------
+    def _ensure_started(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if not self._signals_ready and threading.current_thread() is threading.main_thread():
+            signal.signal(INTERRUPT_SIGNAL, self._on_signal)
+            self._signals_ready = True
+        self._thread = threading.Thread(target=self._watch, name="execution-guard", daemon=True)
+        self._thread.start()
+
+    @contextlib.contextmanager
+    def frame(self, execution: Any) -> Iterator[Frame]:
+        self._ensure_started()
+        execution_id, timeout = execution.pk, execution.timeout
+        deadline = time.monotonic() + timeout if timeout else None
+        if deadline is not None and execution.resumes and execution.started_at:
+            # Resumed after a parked wait: its timeout counts from its first start.
+            deadline -= (_now() - execution.started_at).total_seconds()
+        frame = Frame(execution_id, deadline, timeout, execution)
+        with self.lock:
+            self.frames.append(frame)
+        try:
+            yield frame
+        finally:
+            with self.lock:
+                self.frames.remove(frame)
+                self.terminated.discard(execution_id)
+
+    @contextlib.contextmanager
+    def interruptible(self, allowed: bool = True) -> Iterator[None]:
+        """Allow (or forbid) interrupts in the innermost frame while the block runs."""
+        frame = self.frames[-1] if self.frames else None
+        if frame is None:
+            yield
+            return
+        frame.interruptible.append(allowed)
+        try:
+            if allowed:
+                self.raise_if_terminated()
+            yield
+        finally:
+            frame.interruptible.pop()
+
+    def current(self, execution_id: int) -> Any:
+        """The row object of a frame running here, or None."""
+        for frame in reversed(self.frames):
+            if frame.execution_id == execution_id:
+                return frame.execution
+        return None
+
+    def is_terminated(self, execution_id: int) -> bool:
+        return execution_id in self.terminated
+
+    def any_terminated(self) -> bool:
+        # No lock: the signal handler calls this, and may run while the main thread holds it.
+        return any(f.execution_id in self.terminated for f in list(self.frames))
+
+    def raise_if_terminated(self) -> None:
+        if self.any_terminated():
+            raise ExecutionTerminated()
+
+    def mark_terminated(self, execution_ids: list[int] | set[int]) -> bool:
+        """Note executions as cancelled or timed out; interrupt if one runs here."""
+        with self.lock:
+            local = {f.execution_id for f in self.frames} & set(execution_ids)
+            self.terminated |= local
+            frame = self.frames[-1] if self.frames else None
+            interrupt = bool(local) and frame is not None and frame.interruptible[-1]
+        if interrupt and self._signals_ready:
+            signal.pthread_kill(threading.main_thread().ident or 0, INTERRUPT_SIGNAL)
+        return bool(local)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        frame = self.frames[-1] if self.frames else None
+        if frame is not None and frame.interruptible[-1] and self.any_terminated():
+            raise ExecutionTerminated()
+
+    # --- watcher thread ------------------------------------------------------------------
+    def _watch(self) -> None:
+        heartbeat_every = float(settings.AUTOMATION["HEARTBEAT_SECONDS"])
+        next_heartbeat = time.monotonic() + heartbeat_every
+        pubsub = None
+        while True:
+            try:
+                if pubsub is None:
+                    pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(notify.cancel_channel(), notify.park_channel())
+                message = pubsub.get_message(timeout=0.25)
+                if message and message.get("type") == "message":
+                    ids = set(json.loads(message["data"]))
+                    if message["channel"].decode() == notify.park_channel():
+                        with self.lock:
+                            if ids & {f.execution_id for f in self.frames}:
+                                self.park_requested = True
+                    else:
+                        self.mark_terminated(ids)
+                self._enforce_deadlines()
+                if time.monotonic() >= next_heartbeat:
+                    next_heartbeat = time.monotonic() + heartbeat_every
+                    self._heartbeat()
+            except Exception:  # the watcher must outlive a Redis or database hiccup
+                log.exception("execution guard hiccup; retrying")
+                with contextlib.suppress(Exception):
+                    if pubsub is not None:
+                        pubsub.close()
+                pubsub = None
+                close_old_connections()
+                time.sleep(1)
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            due = [
+                f for f in self.frames
+                if f.deadline is not None and f.deadline <= now and f.execution_id not in self.terminated
+            ]
+        for frame in due:
+            ended = end_timed_out(frame.execution_id, frame.timeout or 0)
+            self.mark_terminated(ended)
+
+    def _heartbeat(self) -> None:
+        with self.lock:
+            ids = [f.execution_id for f in self.frames]
+        if ids:
+            Execution.objects.filter(pk__in=ids).update(heartbeat_at=_now())
+        connection.close_if_unusable_or_obsolete()
+
+
+def _now():  # type: ignore[no-untyped-def]
+    return timezone.now()
+
+
+_guard: ProcessGuard | None = None
+
+
+def guard() -> ProcessGuard:
+    """The guard of this process (a forked child gets a fresh one)."""
+    global _guard
+    if _guard is None or _guard.pid != os.getpid():
+        _guard = ProcessGuard()
+    return _guard

@@ -1,0 +1,192 @@
+"""Prometheus metrics of the engine, correct under any number of web and worker processes.
+
+Counters and histograms live in Redis, one hash each, incremented by whichever process
+starts or ends an execution (after its transaction commits: a rolled-back start counts
+nothing). Gauges are read when `/metrics` is scraped: queue depths from the broker, live
+workers from their own reports (executions.engine.workers_status), waiting executions from the database.
+So every web process answers a scrape with the same totals, and a restarted process loses
+none. The exposition format (types, label escaping, cumulative buckets) is
+prometheus-client's: `EngineCollector` yields its metric families.
+
+A Redis that cannot be reached loses those increments (logged), never the execution.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import redis
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from ..models import Execution, Flow
+from . import broker, notify, workers_status
+from .queues import celery_queue, default_group
+
+log = logging.getLogger(__name__)
+
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, math.inf)
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, math.inf)
+_SEP = "|"
+
+
+def _key(name: str) -> str:
+    return f"{notify._namespace()}:metrics:{name}"
+
+
+def _bucket(value: float, buckets: tuple[float, ...]) -> int:
+    return next(i for i, bound in enumerate(buckets) if value <= bound)
+
+
+def _observe(pipe: Any, key: str, value: float, buckets: tuple[float, ...]) -> None:
+    value = max(value, 0.0)
+    pipe.hincrby(key, f"b{_bucket(value, buckets)}", 1)
+    pipe.hincrbyfloat(key, "sum", value)
+    pipe.hincrby(key, "count", 1)
+
+
+def _send(fill: Any) -> None:
+    try:
+        with notify.client().pipeline(transaction=False) as pipe:
+            fill(pipe)
+            pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("metrics not recorded: %s", exc)
+
+
+def count_started(type: str, mode: str, trigger: str) -> None:
+    """One execution was created (counted once its transaction commits)."""
+    field = _SEP.join((str(type), str(mode), str(trigger)))
+    transaction.on_commit(lambda: _send(lambda pipe: pipe.hincrby(_key("started"), field, 1)))
+
+
+def count_ended(ended: Iterable[tuple[str, str, Any]]) -> None:
+    """Executions ended: (type, status, started_at or None if it never started), counted
+    once the ending transaction commits."""
+    now = timezone.now()
+    ended = [
+        (type_, status, (now - started).total_seconds() if started else None)
+        for type_, status, started in ended
+    ]
+    if ended:
+        transaction.on_commit(lambda: _send(lambda pipe: _fill_ended(pipe, ended)))
+
+
+def _fill_ended(pipe: Any, ended: list[tuple[str, str, float | None]]) -> None:
+    for type_, status, seconds in ended:
+        pipe.hincrby(_key("ended"), _SEP.join((str(type_), str(status))), 1)
+        if seconds is not None:
+            _observe(pipe, _key(f"duration:{type_}"), seconds, DURATION_BUCKETS)
+
+
+
+def observe_schedule_lag(seconds: float) -> None:
+    """A schedule's firing started `seconds` after its fire time."""
+    _send(lambda pipe: _observe(pipe, _key("schedule_lag"), seconds, LAG_BUCKETS))
+
+
+# --- exposition -----------------------------------------------------------------------------
+def _histogram(raw: dict[bytes, bytes], buckets: tuple[float, ...]) -> tuple[list[tuple[str, float]], float]:
+    counts = [int(raw.get(f"b{i}".encode(), 0)) for i in range(len(buckets))]
+    cumulative, total = [], 0
+    for bound, count in zip(buckets, counts, strict=True):
+        total += count
+        cumulative.append(("+Inf" if math.isinf(bound) else repr(float(bound)), float(total)))
+    return cumulative, float(raw.get(b"sum", 0))
+
+
+class EngineCollector:
+    """Yields the engine's metric families at each scrape (prometheus-client's collector
+    protocol). Reads Redis in one round trip, the broker and the database once each."""
+
+    def describe(self) -> list[Metric]:
+        return []  # no fixed description: the registry must not collect at registration
+
+    def collect(self) -> Iterator[Metric]:
+        client = notify.client()
+        types = list(Execution.Type.values)
+        with client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_key("started"))
+            pipe.hgetall(_key("ended"))
+            for type_ in types:
+                pipe.hgetall(_key(f"duration:{type_}"))
+            pipe.hgetall(_key("schedule_lag"))
+            started, ended, *durations, lag = pipe.execute()
+
+        family = CounterMetricFamily(
+            "automation_executions_started", "Executions created, by type, mode and trigger.",
+            labels=["type", "mode", "trigger"],
+        )
+        for field, value in sorted(started.items()):
+            family.add_metric(field.decode().split(_SEP), float(value))
+        yield family
+
+        family = CounterMetricFamily(
+            "automation_executions_ended", "Executions ended, by type and final status.",
+            labels=["type", "status"],
+        )
+        for field, value in sorted(ended.items()):
+            family.add_metric(field.decode().split(_SEP), float(value))
+        yield family
+
+        histogram = HistogramMetricFamily(
+            "automation_execution_duration_seconds",
+            "Seconds from an execution's start to its end, by type.", labels=["type"],
+        )
+        for type_, raw in zip(types, durations, strict=True):
+            if raw:
+                buckets, total = _histogram(raw, DURATION_BUCKETS)
+                histogram.add_metric([type_], buckets, total)
+        yield histogram
+
+        histogram = HistogramMetricFamily(
+            "automation_schedule_lag_seconds",
+            "Seconds from a schedule's fire time to the start of its firing.",
+        )
+        buckets, total = _histogram(lag, LAG_BUCKETS)
+        histogram.add_metric([], buckets, total)
+        yield histogram
+
+        workers = workers_status.live_workers()
+        served: dict[str, int] = {}
+        for names in workers.values():
+            for name in names:
+                served[name] = served.get(name, 0) + 1
+        groups = {default_group(), *Flow.objects.exclude(queue="").values_list("queue", flat=True)}
+        queues = {celery_queue(g, m) for g in groups for m in Execution.Mode.values} | set(served)
+        gauge = GaugeMetricFamily(
+            "automation_workers", "Live workers consuming each Celery queue.", labels=["queue"]
+        )
+        for name in sorted(queues):
+            gauge.add_metric([name], float(served.get(name, 0)))
+        yield gauge
+
+        gauge = GaugeMetricFamily(
+            "automation_queue_depth", "Messages waiting in each Celery queue.", labels=["queue"]
+        )
+        for name, depth in sorted(broker.queue_depths(sorted(queues)).items()):
+            if depth is not None:
+                gauge.add_metric([name], float(depth))
+        yield gauge
+
+        counts = dict(
+            Execution.objects.filter(status=Execution.Status.WAITING)
+            .values_list("parked").annotate(n=Count("id")).values_list("parked", "n")
+        )
+        gauge = GaugeMetricFamily(
+            "automation_executions_waiting",
+            "Executions WAITING now; parked ones hold no worker process.", labels=["parked"],
+        )
+        for parked in (False, True):
+            gauge.add_metric([str(parked).lower()], float(counts.get(parked, 0)))
+        yield gauge

@@ -1,0 +1,211 @@
+"""The one way in: every execution is created and started here.
+
+Views, webhooks, admin actions, beat, management commands and a parent's `this.flow`
+all call `start_execution`. Nothing else creates executions; only executions.engine.dispatch
+sends their Celery messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors.services import PrepareError, prepare, store_secrets
+
+from ..models import Execution, Flow
+from . import limits, metrics, transitions
+from .dispatch import dispatch
+from .queues import default_group, serves
+
+log = logging.getLogger(__name__)
+Status = Execution.Status
+
+
+class StartError(ValueError):
+    """An execution cannot be started; `field` names the input at fault."""
+
+    def __init__(self, field: str, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.not_found = not_found
+
+
+def resolve_flow(flow: Flow | str | int) -> Flow:
+    if isinstance(flow, Flow):
+        return flow
+    lookup = Q(name=flow) if isinstance(flow, str) else Q(pk=flow)
+    # Not the script: the runner's compile cache keys on (flow id, revision).
+    found = (
+        Flow.objects.filter(lookup)
+        .only("id", "name", "enabled", "queue", "timeout", "revision", "concurrency_limit")
+        .first()
+    )
+    if found is None:
+        raise StartError("flow", f"no flow named {flow!r}", not_found=True)
+    return found
+
+
+def start_execution(
+    *,
+    type: str = Execution.Type.FLOW,
+    flow: Flow | str | int | None = None,
+    script: str = "",
+    connection: str | None = None,
+    connector_type: str | None = None,
+    input_value: dict[str, Any] | None = None,
+    mode: str | None = None,
+    name: str | None = None,
+    parent: Execution | None = None,
+    user: Any = None,
+    trigger: str = Execution.Trigger.API,
+    trigger_ref: str = "",
+    timeout: float | None = None,
+    queue: str | None = None,
+    priority: str | None = None,
+    run: bool = True,
+    claim_if_served: bool = False,
+    schedule: Any = None,
+    scheduled_for: Any = None,
+    step: int | None = None,
+) -> Execution:
+    """Create an execution and queue it once the current transaction commits.
+
+    `run=False` creates it deferred: it waits for `run_deferred`. With `claim_if_served`
+    (a parent about to await its child in this worker) a child whose queue this worker
+    serves is created already RUNNING and not queued at all: the caller runs it inline,
+    which is what keeps synchronous children free of deadlock and cheap. `step` numbers
+    a child by its parent's flow_api calls (executions.parking replays them).
+    Raises `StartError` naming the field for bad input.
+    """
+    if type not in Execution.Type.values:
+        raise StartError("type", f"unknown type {type!r}; one of {', '.join(Execution.Type.values)}")
+    if input_value is None:
+        input_value = {}
+    if not isinstance(input_value, dict):
+        raise StartError("input_value", "input_value must be a JSON object")
+    if parent is not None:
+        mode, user = parent.mode, parent.user
+    mode = mode or Execution.Mode.PRODUCTIVE
+    if mode not in Execution.Mode.values:
+        raise StartError("mode", f"unknown mode {mode!r}; one of {', '.join(Execution.Mode.values)}")
+
+    flow_obj: Flow | None = None
+    prepared: Any = None  # a CONNECTION execution's connectors.services.PreparedCall
+    if type == Execution.Type.FLOW:
+        if flow is None or flow == "":
+            raise StartError("flow", "a FLOW execution needs a flow name")
+        flow_obj = resolve_flow(flow)
+        if not flow_obj.enabled:
+            raise StartError("flow", f"flow {flow_obj.name!r} is disabled")
+        name = name or flow_obj.name
+        timeout = timeout if timeout is not None else flow_obj.timeout
+        queue = queue or flow_obj.queue
+    elif type == Execution.Type.CONNECTION:
+        # A stored connection by name, or an inline connector type; inline secrets are
+        # taken out of input_value here and kept encrypted (connectors.services).
+        try:
+            prepared = prepare(connection, connector_type, input_value)
+        except PrepareError as exc:
+            raise StartError(exc.field, exc.message, not_found=exc.not_found) from None
+        input_value = prepared.input_value
+        name = name or prepared.name
+        queue = queue or prepared.queue
+    elif type == Execution.Type.SCHEDULE:
+        # One firing of a schedule (executions.schedules.firing.fire); its flow starts as a child
+        # when it runs, so a deleted or disabled flow ends this execution with that message.
+        if schedule is None or scheduled_for is None:
+            raise StartError("schedule", "a SCHEDULE execution needs its schedule and fire time")
+        name = name or schedule.name
+        flow_obj = schedule.flow
+        queue = queue or (flow_obj.queue if flow_obj else "")  # where its flow runs inline
+        trigger, trigger_ref = Execution.Trigger.SCHEDULE, schedule.name
+    elif type == Execution.Type.SCRIPT:
+        if not isinstance(script, str) or not script.strip():
+            raise StartError("script", "a SCRIPT execution needs the script's source")
+        name = name or "script"
+    if timeout is not None and timeout <= 0:
+        raise StartError("timeout", "timeout must be a positive number of seconds")
+    group = queue or (parent.queue if parent is not None else "") or default_group()
+    priority = priority or (parent.priority if parent is not None else Execution.Priority.NORMAL)
+    if priority not in Execution.Priority.values:
+        raise StartError(
+            "priority", f"unknown priority {priority!r}; one of {', '.join(Execution.Priority.values)}"
+        )
+
+    # A child of a flow with a concurrency limit is never created claimed: it takes its
+    # slot through claim() like any other (executions.limits), inline or on a worker.
+    limited = (
+        type == Execution.Type.FLOW
+        and flow_obj is not None
+        and flow_obj.concurrency_limit is not None
+    )
+    claimed = claim_if_served and run and serves(group, mode) and not limited
+    now = timezone.now()
+    execution = Execution.objects.create(
+        type=type,
+        name=name or type.lower(),
+        mode=mode,
+        input_value=input_value,
+        flow=flow_obj,
+        flow_revision=flow_obj.revision if flow_obj else None,
+        script=script if type == Execution.Type.SCRIPT else "",
+        connection=prepared.connection if prepared is not None else None,
+        connector_type=prepared.connector_type if prepared is not None else "",
+        parent=parent,
+        step=step,
+        root_id=(parent.root_id or parent.pk) if parent is not None else None,
+        trigger=Execution.Trigger.PARENT if parent is not None else trigger,
+        trigger_ref=trigger_ref,
+        user=user if user is not None and user.is_authenticated else None,
+        queue=group,
+        priority=priority,
+        timeout=timeout,
+        deferred=not run,
+        limited=limited,
+        schedule=schedule if type == Execution.Type.SCHEDULE else None,
+        scheduled_for=scheduled_for if type == Execution.Type.SCHEDULE else None,
+        status=Status.RUNNING if claimed else Status.PENDING,
+        created_at=now,
+        started_at=now if claimed else None,
+        heartbeat_at=now if claimed else None,
+    )
+    metrics.count_started(execution.type, execution.mode, execution.trigger)
+    if prepared is not None and prepared.secrets:
+        store_secrets(execution, prepared.secrets)
+    if run and not claimed:
+        if limited:
+            limits.dispatch_if_free(execution)  # else it is sent when a slot frees
+        else:
+            dispatch(execution)
+    return execution
+
+
+def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool:
+    """Start an execution created with `run=False`. True when the caller must run it inline."""
+    claimed = (
+        claim_if_served
+        and serves(execution.queue, execution.mode)
+        and not execution.limited  # then its slot is taken through claim()
+    )
+    if not transitions.start_deferred(execution, claimed=claimed):
+        return False  # already started (or cancelled)
+    if not claimed:
+        dispatch(execution)
+    return claimed
+
+
+def claim(execution_id: int) -> Execution | None:
+    """PENDING -> RUNNING for exactly one caller; None for everyone else.
+
+    One statement for an execution no concurrency limit holds (`limited` is false):
+    `transitions.claim`. Its `user` is read lazily, when the port asks for it. A miss
+    (another caller won the row, or a limited flow's execution) goes to `limits.claim`.
+    """
+    claimed = transitions.claim(execution_id)
+    if claimed is None:
+        return limits.claim(execution_id)  # a limited flow's, or another caller won the row
+    return claimed

@@ -1,0 +1,190 @@
+"""Every write of `Execution.status`: the one place that moves an execution between states.
+
+Every end is counted here too (executions.engine.metrics), once its transaction commits.
+
+Each function is one conditional UPDATE (`... WHERE status IN (allowed)`), so concurrent
+callers (two workers, a cancel and an end, a resume and a park) have exactly one winner;
+each returns whether it won.
+
+    from                      to                 function (caller)
+    ------------------------  -----------------  ----------------------------------------------
+    (new row)                 PENDING / RUNNING  start.start_execution (RUNNING: claimed inline)
+    PENDING (deferred)        PENDING / RUNNING  start_deferred (start.run_deferred)
+    PENDING                   RUNNING            claim (not limited), claim_pending (limits)
+    RUNNING                   WAITING            mark_waiting (waiting for children, a form)
+    WAITING, PAUSED           RUNNING            mark_running (unless parked/resumed since)
+    RUNNING, WAITING          PAUSED             pause
+    PAUSED                    RUNNING            unpause
+    RUNNING, WAITING          WAITING parked     park (parking: no process holds the wait)
+    WAITING parked            PENDING            unpark (parking.resume: sent again)
+    PENDING, RUNNING,         ENDED_*            mark_ended (one row: the runner, a task),
+      WAITING, PAUSED                            close (many rows: cancel, timeout, lost)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import Execution, Message
+from . import metrics
+
+Status = Execution.Status
+NOT_ENDED = (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED)
+
+
+def _transition(execution: Execution, allowed: tuple[str, ...], **changes: Any) -> bool:
+    updated = Execution.objects.filter(pk=execution.pk, status__in=allowed).update(**changes)
+    if updated:
+        for field, value in changes.items():
+            if not hasattr(value, "resolve_expression"):
+                setattr(execution, field, value)
+    return bool(updated)
+
+
+def mark_waiting(execution: Execution, message: Any = None) -> bool:
+    """RUNNING -> WAITING (for a message form's answer, if `message` is given)."""
+    if message is None:
+        return _transition(execution, (Status.RUNNING,), status=Status.WAITING)
+    return _transition(
+        execution, (Status.RUNNING,), status=Status.WAITING, waiting_message=message
+    )
+
+
+def mark_running(execution: Execution) -> bool:
+    """WAITING or PAUSED -> RUNNING, unless it was parked and resumed elsewhere since."""
+    updated = Execution.objects.filter(
+        pk=execution.pk, status__in=(Status.WAITING, Status.PAUSED), parked=False,
+        resumes=execution.resumes,
+    ).update(status=Status.RUNNING, waiting_message=None)
+    if updated:
+        execution.status, execution.waiting_message = Status.RUNNING, None
+    return bool(updated)
+
+
+def pause(execution: Execution) -> bool:
+    """RUNNING or WAITING -> PAUSED."""
+    return _transition(execution, (Status.RUNNING, Status.WAITING), status=Status.PAUSED)
+
+
+def unpause(execution: Execution) -> bool:
+    """PAUSED -> RUNNING."""
+    return _transition(execution, (Status.PAUSED,), status=Status.RUNNING)
+
+
+def mark_ended(
+    execution: Execution, status: str, message: str = "", output_value: dict[str, Any] | None = None
+) -> bool:
+    """Any non-ended state -> an ENDED_* state; False if it had already ended."""
+    if status not in Execution.ENDED:
+        raise ValueError(f"{status} is not an end state")
+    changes: dict[str, Any] = {"status": status, "message": message, "ended_at": timezone.now()}
+    if output_value is not None:
+        changes["output_value"] = output_value
+    won = _transition(execution, (Status.PENDING, *Execution.ACTIVE), **changes)
+    if won:
+        metrics.count_ended([(execution.type, status, execution.started_at)])
+    return won
+
+
+def _claim_sql() -> str:
+    table = connection.ops.quote_name(Execution._meta.db_table)
+    return (
+        # COALESCE: a resumed execution (executions.engine.parking) keeps its first start.
+        f"UPDATE {table} SET status = %s, started_at = COALESCE(started_at, %s), heartbeat_at = %s "
+        "WHERE id = %s AND status = %s AND NOT deferred AND NOT limited RETURNING *"
+    )
+
+
+def claim(execution_id: int) -> Execution | None:
+    """PENDING -> RUNNING of an execution no concurrency limit holds, in one statement: a
+    conditional UPDATE that returns the claimed row (`RETURNING`: PostgreSQL, and SQLite
+    from 3.35). None when it missed (another caller won, or a limit holds it)."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    claimed = list(
+        Execution.objects.raw(_claim_sql(), [Status.RUNNING, now, now, execution_id, Status.PENDING])
+    )
+    return claimed[0] if claimed else None
+
+
+def claim_pending(execution_id: int) -> bool:
+    """PENDING -> RUNNING of a limited flow's execution (its flow's row lock is held)."""
+    now = timezone.now()
+    return bool(
+        Execution.objects.filter(pk=execution_id, status=Status.PENDING, deferred=False).update(
+            status=Status.RUNNING, started_at=now, heartbeat_at=now
+        )
+    )
+
+
+def start_deferred(execution: Execution, *, claimed: bool) -> bool:
+    """A deferred PENDING execution is no longer deferred (and RUNNING if `claimed`)."""
+    changes: dict[str, Any] = {"deferred": False}
+    if claimed:
+        now = timezone.now()
+        changes.update(status=Status.RUNNING, started_at=now, heartbeat_at=now)
+    if not Execution.objects.filter(pk=execution.pk, deferred=True, status=Status.PENDING).update(
+        **changes
+    ):
+        return False  # already started (or cancelled)
+    for key, value in changes.items():
+        setattr(execution, key, value)
+    return True
+
+
+def close(ids: Iterable[int], status: str, message: str) -> list[tuple[int, str]]:
+    """End those of `ids` that have not ended yet (database only); returns (id, status)."""
+    ids = list(ids)
+    if not ids:
+        return []
+    rows = list(
+        Execution.objects.filter(pk__in=ids, status__in=NOT_ENDED).values_list(
+            "pk", "type", "started_at"
+        )
+    )
+    still_open = [pk for pk, _, _ in rows]
+    Execution.objects.filter(pk__in=still_open, status__in=NOT_ENDED).update(
+        status=status, message=message, ended_at=timezone.now(), parked=False
+    )
+    metrics.count_ended((type_, status, started) for _, type_, started in rows)
+    # Forms nobody waits for any more (the process of a running wait expires its own;
+    # a parked wait has no process).
+    Message.objects.filter(execution_id__in=still_open, status=Message.Status.OPEN).update(
+        status=Message.Status.EXPIRED
+    )
+    return [(pk, status) for pk in still_open]
+
+
+def park(execution: Execution) -> bool:
+    """RUNNING or WAITING -> WAITING parked, unless it was resumed elsewhere or ended."""
+    return bool(
+        Execution.objects.filter(
+            pk=execution.pk, status__in=(Status.RUNNING, Status.WAITING), parked=False,
+            resumes=execution.resumes,
+        ).update(status=Status.WAITING, parked=True, heartbeat_at=None)
+    )
+
+
+def unpark(
+    execution_id: int, *, waiting_for_children: bool = False, message_id: int | None = None
+) -> bool:
+    """WAITING parked -> PENDING (counted in `resumes`); exactly one caller wins.
+
+    `waiting_for_children`: only if it is parked for a child; `message_id`: only if it is
+    parked for that message.
+    """
+    parked = Execution.objects.filter(pk=execution_id, status=Status.WAITING, parked=True)
+    if waiting_for_children:
+        parked = parked.filter(waiting_message__isnull=True)
+    if message_id is not None:
+        parked = parked.filter(waiting_message_id=message_id)
+    return bool(
+        parked.update(
+            status=Status.PENDING, parked=False, waiting_message=None, resumes=F("resumes") + 1,
+            heartbeat_at=timezone.now(),  # the reconciler re-sends from here if the message is lost
+        )
+    )

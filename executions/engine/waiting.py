@@ -1,0 +1,175 @@
+"""Waiting without a polling loop: one wake-and-poll primitive, for children and for forms.
+
+A waiter subscribes to the Redis channels of what it waits for (`Wakeup`), re-reads the rows
+when a notice arrives, and at least every safety-poll interval (a notice only wakes early;
+the row decides, so a lost notice costs one interval, never a wrong answer). With Redis away
+it falls back to polling the rows. `wait_for` (children, the API's wait, a synchronous
+webhook) and the message forms' wait (executions.messages) are both built on it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from ..models import Execution
+from . import notify, runner
+from .guard import guard
+from .queues import serves
+from .start import claim
+from .transitions import mark_running, mark_waiting
+
+Status = Execution.Status
+
+
+def safety_poll_seconds() -> float:
+    """The longest a waiter goes without re-reading its rows."""
+    return float(settings.AUTOMATION["SAFETY_POLL_SECONDS"])
+
+
+def release_pooled_connection() -> None:
+    """A web process takes its connections from a bounded pool (automation/settings.py):
+    a request that waits gives its connection back while it sleeps on Redis, so that
+    waiting requests never use up the pool. (Elsewhere there is no pool: nothing to do.)"""
+    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+        connection.close()
+
+
+class Wakeup:
+    """Notices on some Redis channels, one borrowed pub/sub connection (`close` gives it back).
+
+    Subscribe confirmations are delivered too (see notify.borrow_pubsub): users skip every
+    message that is not a "message" on a channel they wait for.
+    """
+
+    def __init__(self, channels: Iterable[str]) -> None:
+        self.pubsub = notify.borrow_pubsub()
+        self.healthy = True
+        try:
+            self.pubsub.subscribe(*channels)
+        except Exception:  # without Redis the safety poll still works
+            self.healthy = False
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        """The next message within `timeout` seconds, None when quiet (or Redis is away: then
+        after a short sleep, so that the caller re-reads its rows). A cancel or a timeout of
+        the running execution interrupts the wait."""
+        release_pooled_connection()
+        try:
+            with guard().interruptible():
+                return self.pubsub.get_message(timeout=timeout)  # type: ignore[no-any-return]
+        except Exception:
+            self.healthy = False
+            with guard().interruptible():
+                time.sleep(min(timeout, 0.5))  # Redis down: fall back to polling the rows
+            return None
+
+    def close(self, *, healthy: bool = True) -> None:
+        notify.give_back(self.pubsub, healthy=self.healthy and healthy)
+
+    def __enter__(self) -> Wakeup:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        # e.g. a cancel mid-read: the connection's state is unknown
+        self.close(healthy=exc_type is None)
+
+
+def _satisfied(return_when: str, total: int, statuses: dict[int, str]) -> bool:
+    ended = len(statuses)
+    ok = sum(1 for s in statuses.values() if s == Status.ENDED_SUCCESS)
+    if return_when == "ALL_ENDED":
+        return ended == total
+    if return_when == "ALL_SUCCEEDED":
+        return ok == total or ok < ended
+    if return_when == "FIRST_ENDED":
+        return ended > 0
+    if return_when == "FIRST_SUCCEEDED":
+        return ok > 0 or ended == total
+    raise ValueError(f"unknown return_when {return_when!r}")
+
+
+def wait_for(
+    ids: list[int],
+    *,
+    return_when: str = "ALL_ENDED",
+    timeout: float | None = None,
+    waiter: Execution | None = None,
+    run_inline: bool = False,
+) -> list[Execution]:
+    """Wait until the executions satisfy `return_when` or `timeout` runs out; return them.
+
+    Wakes on Redis notices and re-reads the rows at least every safety-poll interval.
+    With `run_inline` (a worker's flow awaiting its children) a child that is still PENDING
+    on a queue this worker serves is claimed and run here, in this process.
+    A row read once it had ended is returned as read (an ended row does not change); only
+    the ones that ended after their last read (a notice, or run inline) are read again.
+    """
+    poll = safety_poll_seconds()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    statuses: dict[int, str] = {}
+    final: dict[int, Execution] = {}  # rows read when they had already ended
+    pending = set(ids)
+    waiting_marked = False
+    try:
+        with Wakeup(notify.ended_channel(pk) for pk in pending) as wakeup:
+            while True:
+                rows = list(Execution.objects.filter(pk__in=pending))
+                for row in rows:
+                    if row.status in Execution.ENDED:
+                        statuses[row.pk] = row.status
+                        final[row.pk] = row
+                        pending.discard(row.pk)
+                if not pending or _satisfied(return_when, len(ids), statuses):
+                    break
+                if run_inline:
+                    ran = False
+                    for row in rows:
+                        if row.status != Status.PENDING or row.deferred:
+                            continue
+                        if not serves(row.queue, row.mode):
+                            continue
+                        child = claim(row.pk)
+                        if child is None:
+                            continue
+                        ran = True
+                        statuses[child.pk] = runner.execute(child)
+                        pending.discard(child.pk)
+                        if _satisfied(return_when, len(ids), statuses):
+                            break
+                    if ran:
+                        continue
+                if waiter is not None and not waiting_marked:
+                    waiting_marked = mark_waiting(waiter)
+                while True:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    message = wakeup.next(poll if remaining is None else min(poll, remaining))
+                    if message is None:
+                        break  # safety poll: re-read the rows
+                    if message.get("type") != "message":
+                        continue
+                    pk = int(message["channel"].decode().rsplit(":", 1)[1])
+                    if pk not in pending:
+                        continue  # not one of ours
+                    statuses[pk] = message["data"].decode()
+                    pending.discard(pk)
+                    if not pending or _satisfied(return_when, len(ids), statuses):
+                        break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if not pending or _satisfied(return_when, len(ids), statuses):
+                    break
+    finally:
+        if waiting_marked and waiter is not None:
+            mark_running(waiter)
+    again = [pk for pk in ids if pk not in final]
+    if again:
+        # Keyed by id, so no ORDER BY (the model's default ordering costs compile time).
+        final.update((e.pk, e) for e in Execution.objects.filter(pk__in=again).order_by())
+    return [final[pk] for pk in ids if pk in final]

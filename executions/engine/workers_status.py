@@ -1,0 +1,173 @@
+"""Which queues live workers serve, and why a PENDING execution has not started.
+
+Two sources. Each worker reports the queues it consumes itself, every heartbeat, into one
+Redis hash (`report_served_queues`, started when the worker is set up): that is what the
+JSON of a PENDING execution reads (`unserved_reason`: one HGETALL, never a broadcast, so
+turning executions into JSON never waits for workers to answer). And, for the admin's
+"live workers" box and explicit refreshes, the workers can be asked:
+
+The workers themselves are asked (`celery inspect active_queues`, a broadcast that waits
+`INSPECT_TIMEOUT` seconds for answers). Their answer is kept in Redis for `CACHE_SECONDS`,
+shared by every web and worker process, so that a page or API list of PENDING executions
+costs one Redis GET, and at most one process at a time asks the workers again (the others
+use the previous answer meanwhile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import redis
+from celery import current_app as app
+from django.conf import settings
+
+from ..models import Execution
+from . import notify
+from .queues import celery_queue
+
+log = logging.getLogger(__name__)
+
+CACHE_SECONDS = 5.0  # how old an answer may be before the workers are asked again
+INSPECT_TIMEOUT = 1.0  # how long a broadcast waits for workers to answer
+_KEEP_SECONDS = 300  # a stale answer, used while another process asks again
+
+
+def _key() -> str:
+    return f"{notify._namespace()}:served-queues"
+
+
+def ask_workers(timeout: float = INSPECT_TIMEOUT) -> frozenset[str]:
+    """The Celery queues that the workers answering within `timeout` consume (uncached)."""
+    # A connection of its own: on the shared default one, every other broadcast over Redis
+    # went unanswered (replies of the previous one still being collected).
+    with app.connection_for_write() as connection:
+        replies = app.control.inspect(timeout=timeout, connection=connection).active_queues()
+    replies = replies or {}
+    return frozenset(
+        queue["name"] for queues in replies.values() for queue in (queues or []) if "name" in queue
+    )
+
+
+def served_queues(*, refresh: bool = False) -> frozenset[str] | None:
+    """The Celery queues that live workers consume, at most `CACHE_SECONDS` old.
+
+    None when it cannot be known (Redis or the broker unreachable): then nobody is told
+    that a queue has no worker, because nobody knows.
+    """
+    client = notify.client()
+    stale: frozenset[str] | None = None
+    try:
+        if not refresh:
+            raw = client.get(_key())
+            if raw:
+                cached = json.loads(raw)
+                stale = frozenset(cached["queues"])
+                if time.time() - float(cached["at"]) < CACHE_SECONDS:
+                    return stale
+                # Someone else is asking right now: their answer arrives soon, use ours.
+                if not client.set(f"{_key()}:asking", 1, nx=True, ex=int(INSPECT_TIMEOUT) + 2):
+                    return stale
+        queues = ask_workers()
+        client.set(
+            _key(), json.dumps({"at": time.time(), "queues": sorted(queues)}), ex=_KEEP_SECONDS
+        )
+        return queues
+    except (redis.RedisError, OSError, ValueError, KeyError) as exc:
+        log.warning("cannot tell which queues workers serve: %s", exc)
+        return stale
+    except Exception as exc:  # the broker's own errors (kombu) when it is unreachable
+        log.warning("cannot ask the workers which queues they serve: %s", exc)
+        return stale
+
+
+def forget() -> None:
+    """Drop the cached answer (the next question asks the workers)."""
+    with contextlib.suppress(redis.RedisError):
+        notify.client().delete(_key())
+
+
+def _reports_key() -> str:
+    return f"{notify._namespace()}:served-queues-reported"
+
+
+def _report_fresh_seconds() -> float:
+    """A worker's report older than this is a worker that stopped (three heartbeats)."""
+    return max(3 * float(settings.AUTOMATION["HEARTBEAT_SECONDS"]), 5.0)
+
+
+def report_served_queues(hostname: str, queues: set[str] | frozenset[str]) -> None:
+    """A worker's heartbeat of what it consumes (its main process calls this, see
+    `start_reporting`)."""
+    try:
+        notify.client().hset(
+            _reports_key(), hostname, json.dumps({"at": time.time(), "queues": sorted(queues)})
+        )
+    except redis.RedisError as exc:  # its next heartbeat tries again
+        log.warning("cannot report the queues of worker %s: %s", hostname, exc)
+
+
+def withdraw_report(hostname: str) -> None:
+    """A stopping worker serves nothing any more."""
+    with contextlib.suppress(redis.RedisError):
+        notify.client().hdel(_reports_key(), hostname)
+
+
+def start_reporting(hostname: str, queues: set[str] | frozenset[str]) -> threading.Thread:
+    """Report now and then every heartbeat, from a daemon thread of the worker's process."""
+
+    def loop() -> None:
+        every = float(settings.AUTOMATION["HEARTBEAT_SECONDS"])
+        while True:
+            report_served_queues(hostname, queues)
+            time.sleep(every)
+
+    thread = threading.Thread(target=loop, name="served-queues-report", daemon=True)
+    thread.start()
+    return thread
+
+
+def live_workers() -> dict[str, list[str]]:
+    """hostname -> the queues it consumes, for each worker that reported within the last
+    few heartbeats (one HGETALL; a report gone stale is dropped for everyone). Raises
+    redis.RedisError when Redis cannot be asked: /ready says so."""
+    client = notify.client()
+    reports = client.hgetall(_reports_key())
+    fresh_after = time.time() - _report_fresh_seconds()
+    live: dict[str, list[str]] = {}
+    stale: list[Any] = []
+    for name, raw in reports.items():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            report = json.loads(raw)
+            if float(report["at"]) >= fresh_after:
+                live[name.decode() if isinstance(name, bytes) else name] = list(report["queues"])
+                continue
+        stale.append(name)
+    if stale:
+        client.hdel(_reports_key(), *stale)
+    return live
+
+
+def reported_queues() -> frozenset[str] | None:
+    """The queues that workers reported within the last few heartbeats; None when Redis
+    cannot be asked."""
+    try:
+        workers = live_workers()
+    except redis.RedisError as exc:
+        log.warning("cannot read which queues workers serve: %s", exc)
+        return None
+    return frozenset(name for queues in workers.values() for name in queues)
+
+
+def unserved_reason(execution: Execution) -> str:
+    """"no worker serves queue X" for an execution whose queue no live worker consumes, else
+    "" (also when that cannot be known). From the workers' own reports: no broadcast."""
+    queue = celery_queue(execution.queue, execution.mode)
+    served = reported_queues()
+    if served is not None and queue not in served:
+        return f"no worker serves queue {queue}"
+    return ""

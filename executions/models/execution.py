@@ -1,0 +1,215 @@
+"""One run of anything (an execution), its states and its choices."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .flow import Flow
+
+
+class Execution(models.Model):
+    """One run of anything: a flow, an inline script, a connector call, a schedule's firing.
+
+    Its `status` is written only by executions.engine.transitions, whose docstring holds the
+    state table; every write there is one conditional UPDATE, so concurrent callers cannot
+    both win.
+    """
+
+    class Type(models.TextChoices):
+        FLOW = "FLOW"
+        SCRIPT = "SCRIPT"
+        CONNECTION = "CONNECTION"
+        SCHEDULE = "SCHEDULE"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        RUNNING = "RUNNING"
+        WAITING = "WAITING"
+        PAUSED = "PAUSED"
+        ENDED_SUCCESS = "ENDED_SUCCESS"
+        ENDED_ERROR = "ENDED_ERROR"
+        ENDED_CANCELLED = "ENDED_CANCELLED"
+
+    class Mode(models.TextChoices):
+        PRODUCTIVE = "productive"
+        DEVELOPMENT = "development"
+
+    class Trigger(models.TextChoices):
+        ADMIN = "admin"
+        API = "api"
+        WEBHOOK = "webhook"
+        SCHEDULE = "schedule"
+        PARENT = "parent"
+        CLI = "cli"
+
+    class Priority(models.TextChoices):
+        HIGH = "high"
+        NORMAL = "normal"
+        LOW = "low"
+
+    ENDED = (Status.ENDED_SUCCESS, Status.ENDED_ERROR, Status.ENDED_CANCELLED)
+    ACTIVE = (Status.RUNNING, Status.WAITING, Status.PAUSED)
+
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.FLOW)
+    name = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PRODUCTIVE)
+    input_value = models.JSONField(default=dict, blank=True)
+    output_value = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True, default="", help_text="Status message or error.")
+
+    flow = models.ForeignKey(
+        Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
+    )
+    flow_revision = models.PositiveIntegerField(null=True, blank=True)
+    script = models.TextField(blank=True, default="", help_text="Source of a SCRIPT execution.")
+    connector_type = models.CharField(
+        max_length=32, blank=True, default="", help_text="Connector type of a CONNECTION execution."
+    )
+    connection = models.ForeignKey(
+        "connectors.Connection", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="executions", help_text="The stored connection a CONNECTION execution calls.",
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="descendants"
+    )
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.API)
+    trigger_ref = models.CharField(
+        max_length=255, blank=True, default="", help_text="Which webhook or schedule, if any."
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    queue = models.CharField(max_length=100, help_text="Worker group that runs it.")
+    priority = models.CharField(
+        max_length=8, choices=Priority.choices, default=Priority.NORMAL,
+        help_text="Queued high before normal before low (children inherit their parent's).",
+    )
+    timeout = models.FloatField(null=True, blank=True, help_text="Seconds it may run.")
+    deferred = models.BooleanField(
+        default=False, help_text="Created with run=False: waits for run() before it is queued."
+    )
+    limited = models.BooleanField(
+        default=False,
+        help_text="Its flow had a concurrency limit when it was created: it is claimed "
+        "through executions.limits (a limit added later holds executions created after).",
+    )
+    schedule = models.ForeignKey(
+        "Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="firings",
+        help_text="The schedule whose firing this SCHEDULE execution is.",
+    )
+    scheduled_for = models.DateTimeField(
+        null=True, blank=True, help_text="The fire time of a SCHEDULE execution."
+    )
+
+    # Parked waits (executions.parking): a wait that no process holds, and what a resumed
+    # handler needs to replay the flow_api calls it made before (see docs/README-schedules.md).
+    step = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="Which of its parent's flow_api calls started it (1, 2, ...): a resumed "
+        "parent finds it again instead of starting it twice.",
+    )
+    parked = models.BooleanField(
+        default=False, editable=False,
+        help_text="WAITING with no process holding the wait: a message answer (or its child "
+        "ending) sends it again, and its handler replays up to where it waited.",
+    )
+    resumes = models.PositiveIntegerField(
+        default=0, editable=False, help_text="How often it was resumed after being parked."
+    )
+    waiting_message = models.ForeignKey(
+        "Message", null=True, blank=True, editable=False, on_delete=models.SET_NULL,
+        related_name="+", help_text="The message form whose answer it waits for.",
+    )
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "-id"], name="execution_status_idx"),
+            models.Index(fields=["flow", "-id"], name="execution_flow_idx"),
+            models.Index(fields=["parent", "id"], name="execution_parent_idx"),
+            models.Index(fields=["root", "id"], name="execution_root_idx"),
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                name="execution_active_idx",
+                condition=Q(status__in=["PENDING", "RUNNING", "WAITING"]),
+            ),
+        ]
+        constraints = [
+            # Exactly once per fire time: a second beat, a redelivery or a restart loses here.
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"], name="execution_one_firing_per_time"
+            ),
+            # A resumed parent replaying its calls cannot start the same child twice.
+            models.UniqueConstraint(
+                fields=["parent", "step"], name="execution_one_child_per_step",
+                condition=Q(step__isnull=False),
+            ),
+        ]
+        permissions = [
+            ("try_execution", "Can start development executions (Try)"),
+            ("run_execution", "Can start productive executions (Run)"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.name or self.pk} ({self.status})"
+
+    @property
+    def is_ended(self) -> bool:
+        return self.status in self.ENDED
+
+    @property
+    def root_id_or_self(self) -> int:
+        return self.root_id or self.pk
+
+    @property
+    def waiting_reason(self) -> str:
+        """Why a PENDING execution has not started, or what a WAITING one waits for ("" when
+        nothing is known)."""
+        if self.status == self.Status.WAITING:
+            if self.waiting_message_id is not None:
+                parked = " (parked: no worker holds it; the answer resumes it)" if self.parked else ""
+                return f"waiting for the answer to message {self.waiting_message_id}{parked}"
+            return "parked: it goes on when the child it awaits ends" if self.parked else ""
+        if self.status != self.Status.PENDING:
+            return ""
+        if self.deferred:
+            return "created with run=False: it starts when it is run"
+        return self.limit_reason()
+
+    def limit_reason(self) -> str:
+        """Why a PENDING execution waits for its flow's limit, or "" (one count query).
+
+        From the rows only; whether any worker serves its queue is the engine's to add
+        (executions.engine.records), from what the workers report of themselves.
+        """
+        flow = self.flow if self.type == self.Type.FLOW and self.flow_id else None
+        if flow is None or flow.concurrency_limit is None:
+            return ""
+        active = Execution.objects.filter(
+            flow_id=flow.pk, type=self.Type.FLOW, status__in=self.ACTIVE
+        ).count()
+        if active < flow.concurrency_limit:
+            return ""
+        return (
+            f"flow {flow.name!r} is at its concurrency limit "
+            f"({active} of {flow.concurrency_limit} running)"
+        )
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.ended_at or timezone.now()
+        return (end - self.started_at).total_seconds()

@@ -1,0 +1,53 @@
+"""A stored flow: its script and its knobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from .validators import validate_script
+
+
+class Flow(models.Model):
+    """A stored Python script with a `handler(system, this)`; each save bumps `revision`."""
+
+    name = models.CharField(max_length=255, unique=True, help_text="Unique name, used to start it.")
+    script = models.TextField(
+        validators=[validate_script], help_text="Python source with handler(system, this)."
+    )
+    description = models.TextField(blank=True, default="")
+    timeout = models.FloatField(
+        null=True, blank=True, help_text="Seconds an execution may run before it is ended."
+    )
+    queue = models.CharField(
+        max_length=100, blank=True, default="", help_text="Worker group; empty = the default group."
+    )
+    concurrency_limit = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="At most this many executions of the flow run at once, across all workers; "
+        "the others wait PENDING and start oldest first. Empty = no limit.",
+    )
+    enabled = models.BooleanField(default=True, help_text="Disabled flows cannot be started.")
+    revision = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            # Read and bump in the database so that two saves never share a revision.
+            self.revision = (
+                Flow.objects.filter(pk=self.pk).values_list("revision", flat=True).first() or 0
+            ) + 1
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "revision", "updated_at"}
+        super().save(*args, **kwargs)

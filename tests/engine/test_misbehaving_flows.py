@@ -1,0 +1,142 @@
+"""Flows that misbehave end ENDED_ERROR with a clear message, and the worker lives on."""
+
+from __future__ import annotations
+
+import pytest
+
+from executions import engine
+from executions.models import Execution, ExecutionLog
+
+from ..workers import wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker")]
+
+
+def _report(what: str, execution: Execution) -> None:
+    print(f"{what}: execution {execution.pk} {execution.status}: {execution.message[:200]}")
+
+
+def _worker_still_serves(make_flow, run_flow) -> None:  # type: ignore[no-untyped-def]
+    make_flow("still-alive", "def handler(system, this):\n    return {'ok': True}\n")
+    after = run_flow("still-alive", timeout=30)
+    assert after.status == "ENDED_SUCCESS" and after.output_value == {"ok": True}
+
+
+def test_a_flow_logging_50_mb_is_cut_short_and_ends_in_error(make_flow, run_flow, settings) -> None:
+    make_flow("chatty", """
+        def handler(system, this):
+            line = 'x' * (1024 * 1024)
+            for _ in range(50):
+                this.log(line)
+    """)
+    ended = run_flow("chatty", timeout=60)
+    _report("50 MB of log", ended)
+    entry_max = settings.AUTOMATION["LOG_ENTRY_MAX_BYTES"]
+    total_max = settings.AUTOMATION["LOG_MAX_BYTES"]
+    assert ended.status == "ENDED_ERROR"
+    assert "log of this execution passed its limit" in ended.message
+    logs = list(ExecutionLog.objects.filter(execution=ended).values_list("text", flat=True))
+    stored = sum(len(t) for t in logs)
+    print(f"  {len(logs)} entries stored, {stored} bytes in all")
+    assert stored <= total_max + entry_max
+    assert all(len(t) <= entry_max + 200 for t in logs)
+    assert "[log entry truncated: 1048576 bytes" in logs[0]
+    _worker_still_serves(make_flow, run_flow)
+
+
+def test_a_flow_logging_50_mb_as_keyword_data_is_refused_too(make_flow, run_flow) -> None:
+    make_flow("data-hoarder", """
+        def handler(system, this):
+            this.log('big', blob='y' * (50 * 1024 * 1024))
+    """)
+    ended = run_flow("data-hoarder", timeout=60)
+    _report("50 MB of log data", ended)
+    assert ended.status == "ENDED_ERROR"
+    assert "log of this execution passed its limit" in ended.message
+    assert not ExecutionLog.objects.filter(execution=ended, text="big").exists()
+    _worker_still_serves(make_flow, run_flow)
+
+
+def test_a_flow_returning_a_set_ends_in_error_saying_it_is_not_json(make_flow, run_flow) -> None:
+    make_flow("setty", """
+        def handler(system, this):
+            return {'tags': {'a', 'b'}}
+    """)
+    ended = run_flow("setty")
+    _report("output with a set", ended)
+    assert ended.status == "ENDED_ERROR"
+    assert "JSON" in ended.message and "set" in ended.message
+    assert "engine error" not in ended.message  # the flow is to blame, and the message says so
+    _worker_still_serves(make_flow, run_flow)
+
+
+def test_a_flow_recursing_without_end_ends_in_error_naming_its_line(make_flow, run_flow) -> None:
+    make_flow("bottomless", """
+        def down(n):
+            return down(n + 1)
+
+        def handler(system, this):
+            down(0)
+    """)
+    ended = run_flow("bottomless")
+    _report("endless recursion", ended)
+    assert ended.status == "ENDED_ERROR"
+    assert ended.message.startswith("RecursionError")
+    assert "line 3 of <flow bottomless>" in ended.message  # the `return down(n + 1)` line
+    _worker_still_serves(make_flow, run_flow)
+
+
+def test_a_flow_calling_sys_exit_ends_in_error_and_the_worker_lives_on(
+    make_flow, run_flow, worker
+) -> None:
+    make_flow("quitter", """
+        import sys
+
+        def handler(system, this):
+            sys.exit(3)
+    """)
+    pid_before = worker.pid
+    ended = run_flow("quitter")
+    _report("sys.exit(3)", ended)
+    assert ended.status == "ENDED_ERROR"
+    assert ended.message == "the flow called sys.exit(3) (line 5 of <flow quitter>)"
+    assert worker.process.poll() is None and worker.pid == pid_before
+    _worker_still_serves(make_flow, run_flow)
+
+
+def test_a_flow_calling_os_exit_ends_worker_lost_and_the_pool_is_refilled(
+    make_flow, run_flow, worker
+) -> None:
+    make_flow("vanisher", """
+        import os
+
+        def handler(system, this):
+            os._exit(7)
+    """)
+    children_before = _pool_children(worker.pid)
+    execution = engine.start_execution(flow="vanisher")
+    ended = engine.wait_for([execution.pk], timeout=30)[0]
+    _report("os._exit(7)", ended)
+    assert ended.status == "ENDED_ERROR"
+    assert ended.message.startswith("worker lost: the process running it exited")
+    assert "exitcode 7" in ended.message
+    assert worker.process.poll() is None  # the main process lives; Celery replaces the child
+    wait_until(lambda: len(_pool_children(worker.pid)) >= len(children_before), 30, interval=0.2)
+    # Other executions are not lost: a burst after the crash all complete.
+    make_flow("after-crash", "def handler(system, this, inputs):\n    return {'n': inputs['n']}\n")
+    started = [engine.start_execution(flow="after-crash", input_value={"n": n}) for n in range(10)]
+    done = engine.wait_for([e.pk for e in started], timeout=60)
+    statuses = [e.status for e in done]
+    print(f"  after the crash: started 10, completed {statuses.count('ENDED_SUCCESS')}, lost 0")
+    assert statuses == ["ENDED_SUCCESS"] * 10
+    assert sorted(e.output_value["n"] for e in done) == list(range(10))
+
+
+def _pool_children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
