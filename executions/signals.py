@@ -14,13 +14,19 @@ from __future__ import annotations
 import logging
 
 from billiard.exceptions import WorkerLostError
-from celery.signals import celeryd_after_setup, task_failure, worker_ready, worker_shutting_down
+from celery.signals import (
+    celeryd_after_setup,
+    task_failure,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutting_down,
+)
 from django.db.models.signals import post_save
 
 import flow_api.port
 
 from . import messages, schedules
-from .engine import port, queues, runner, shutdown, workers_status
+from .engine import metrics, port, queues, runner, shutdown, workers_status
 from .engine.dispatch import RUN_TASK
 from .engine.reconciler import settle_lost
 from .models import (
@@ -71,6 +77,10 @@ def on_worker_lost(
         log.exception("could not end the execution of lost task %s", task_id)
 
 
+def flush_metrics(**kwargs: object) -> None:
+    metrics.flush()
+
+
 def connect() -> None:
     """Connect every receiver and plug the features into the engine (idempotent)."""
     flow_api.port.install(port.EnginePort())
@@ -91,3 +101,5 @@ def connect() -> None:
     worker_shutting_down.connect(withdraw_served_queues, weak=False)
     worker_ready.connect(shutdown.reconcile_after_start, weak=False)
     task_failure.connect(on_worker_lost, weak=False)
+    # A pool process that stops sends its last metric increments (it exits without atexit).
+    worker_process_shutdown.connect(flush_metrics, weak=False)

@@ -2,8 +2,9 @@
 
 Counters and histograms live in Redis, one hash each, incremented by whichever process
 starts or ends an execution (after its transaction commits: a rolled-back start counts
-nothing). Gauges are read when `/metrics` is scraped: queue depths from the broker, live
-workers from their own reports (executions.engine.workers_status), waiting executions from the database.
+nothing; sent in batches, see `_Buffer`). Gauges are read when `/metrics` is scraped: queue depths from the broker, live
+workers from their own reports (executions.engine.workers_status), waiting executions
+from the database.
 So every web process answers a scrape with the same totals, and a restarted process loses
 none. The exposition format (types, label escaping, cumulative buckets) is
 prometheus-client's: `EngineCollector` yields its metric families.
@@ -13,8 +14,12 @@ A Redis that cannot be reached loses those increments (logged), never the execut
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
+import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -48,51 +53,102 @@ def _bucket(value: float, buckets: tuple[float, ...]) -> int:
     return next(i for i, bound in enumerate(buckets) if value <= bound)
 
 
-def _observe(pipe: Any, key: str, value: float, buckets: tuple[float, ...]) -> None:
+class _Buffer:
+    """Increments gathered in this process and sent to Redis in one pipeline every
+    FLUSH_SECONDS by a daemon thread (and at exit), so that counting costs the hot path a
+    dict update, not a network round trip. A process killed outright loses at most its
+    last FLUSH_SECONDS of increments; a Redis that cannot be reached loses that batch."""
+
+    FLUSH_SECONDS = 0.5
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: dict[tuple[str, str], float] = {}
+        self.thread: threading.Thread | None = None
+
+    def add(self, key: str, field: str, amount: float = 1) -> None:
+        with self.lock:
+            self.pending[(key, field)] = self.pending.get((key, field), 0) + amount
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="metrics-flush", daemon=True)
+                self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            batch, self.pending = self.pending, {}
+        if not batch:
+            return
+        try:
+            with notify.client().pipeline(transaction=False) as pipe:
+                for (key, field), amount in batch.items():
+                    if isinstance(amount, float):
+                        pipe.hincrbyfloat(key, field, amount)
+                    else:
+                        pipe.hincrby(key, field, amount)
+                pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("%d metric increments not recorded: %s", len(batch), exc)
+
+
+_buffer = _Buffer()
+
+
+def _after_fork() -> None:
+    """A forked process (a pool process) starts with an empty buffer, a fresh lock and no
+    thread: its parent's pending increments are the parent's to send."""
+    global _buffer
+    _buffer = _Buffer()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+atexit.register(lambda: _buffer.flush())
+
+
+def _observe(key: str, value: float, buckets: tuple[float, ...]) -> None:
     value = max(value, 0.0)
-    pipe.hincrby(key, f"b{_bucket(value, buckets)}", 1)
-    pipe.hincrbyfloat(key, "sum", value)
-    pipe.hincrby(key, "count", 1)
-
-
-def _send(fill: Any) -> None:
-    try:
-        with notify.client().pipeline(transaction=False) as pipe:
-            fill(pipe)
-            pipe.execute()
-    except redis.RedisError as exc:
-        log.warning("metrics not recorded: %s", exc)
+    _buffer.add(key, f"b{_bucket(value, buckets)}")
+    _buffer.add(key, "sum", float(value))
+    _buffer.add(key, "count")
 
 
 def count_started(type: str, mode: str, trigger: str) -> None:
     """One execution was created (counted once its transaction commits)."""
     field = _SEP.join((str(type), str(mode), str(trigger)))
-    transaction.on_commit(lambda: _send(lambda pipe: pipe.hincrby(_key("started"), field, 1)))
+    transaction.on_commit(lambda: _buffer.add(_key("started"), field))
 
 
 def count_ended(ended: Iterable[tuple[str, str, Any]]) -> None:
     """Executions ended: (type, status, started_at or None if it never started), counted
     once the ending transaction commits."""
     now = timezone.now()
-    ended = [
-        (type_, status, (now - started).total_seconds() if started else None)
+    rows = [
+        (str(type_), str(status), (now - started).total_seconds() if started else None)
         for type_, status, started in ended
     ]
-    if ended:
-        transaction.on_commit(lambda: _send(lambda pipe: _fill_ended(pipe, ended)))
+    if rows:
+        transaction.on_commit(lambda: _add_ended(rows))
 
 
-def _fill_ended(pipe: Any, ended: list[tuple[str, str, float | None]]) -> None:
-    for type_, status, seconds in ended:
-        pipe.hincrby(_key("ended"), _SEP.join((str(type_), str(status))), 1)
+def _add_ended(rows: list[tuple[str, str, float | None]]) -> None:
+    for type_, status, seconds in rows:
+        _buffer.add(_key("ended"), _SEP.join((type_, status)))
         if seconds is not None:
-            _observe(pipe, _key(f"duration:{type_}"), seconds, DURATION_BUCKETS)
-
+            _observe(_key(f"duration:{type_}"), seconds, DURATION_BUCKETS)
 
 
 def observe_schedule_lag(seconds: float) -> None:
     """A schedule's firing started `seconds` after its fire time."""
-    _send(lambda pipe: _observe(pipe, _key("schedule_lag"), seconds, LAG_BUCKETS))
+    _observe(_key("schedule_lag"), seconds, LAG_BUCKETS)
+
+
+def flush() -> None:
+    """Send this process's pending increments now (a scrape, a test, a stopping worker)."""
+    _buffer.flush()
 
 
 # --- exposition -----------------------------------------------------------------------------
@@ -113,6 +169,7 @@ class EngineCollector:
         return []  # no fixed description: the registry must not collect at registration
 
     def collect(self) -> Iterator[Metric]:
+        _buffer.flush()  # this process's own increments count in its answer
         client = notify.client()
         types = list(Execution.Type.values)
         with client.pipeline(transaction=False) as pipe:

@@ -166,3 +166,15 @@ def test_the_admin_in_a_browser_against_the_shipped_server(
     finally:
         context.close()
     assert failed == [], f"answers of 400 or more: {failed}"
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_that_are_exported(worker: Any, client: Any) -> None:
+    dashboard = json.loads((Path(settings.BASE_DIR) / "docs" / "grafana-dashboard.json").read_text())
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"automation_[a-z_]+", target["expr"])
+    }
+    exported = set(re.findall(r"^(automation_[a-z_]+)", client.get("/metrics").content.decode(), re.M))
+    assert asked and asked <= exported, asked - exported
