@@ -177,11 +177,16 @@ def _make_webhook() -> tuple[str, str] | None:
         return None
     if not _route_exists(path):
         return None
+    from django.contrib.auth import get_user_model
+
     key = webhooks.new_key()
+    owner, _ = get_user_model().objects.get_or_create(  # calls act with their owner's rights
+        username="bench", defaults={"is_staff": True, "is_superuser": True}
+    )
     Webhook.objects.update_or_create(
         name=harness.NOOP,
         defaults={"flow_id": _flow_id(harness.NOOP), "enabled": True, "mode": "productive",
-                  "key_hash": webhooks.hash_key(key)},
+                  "key_hash": webhooks.hash_key(key), "user": owner},
     )
     return path, key
 

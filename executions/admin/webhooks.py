@@ -93,10 +93,16 @@ def rotate_key_view(model_admin: WebhookAdmin, request: HttpRequest, object_id: 
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
     form = WebhookForm
-    list_display = ["name", "flow", "enabled", "mode", "user", "updated_at"]
+    list_display = ["name", "flow", "enabled", "mode", "user", "owner_state", "updated_at"]
     list_filter = ["enabled", "mode"]
     search_fields = ["name", "description", "flow__name"]
-    readonly_fields = ["user", "created_at", "updated_at"]
+    readonly_fields = ["user", "owner_state", "created_at", "updated_at"]
+
+    @admin.display(description="owner")
+    def owner_state(self, obj: Webhook) -> str:
+        """Calls act with the owner's current rights: say when they no longer can."""
+        reason = webhooks.orphaned(obj)
+        return f"orphaned: {reason}" if reason else "ok"
     change_form_template = "admin/executions/webhook/change_form.html"
 
     class Media:

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from .calls import KEY_HEADER, CallRefused, call, hash_key, key_matches, new_key, rotate_key
+from .calls import (
+    KEY_HEADER,
+    CallRefused,
+    call,
+    hash_key,
+    key_matches,
+    new_key,
+    orphaned,
+    rotate_key,
+)
 
-__all__ = ["KEY_HEADER", "CallRefused", "call", "hash_key", "key_matches", "new_key", "rotate_key"]
+__all__ = [
+    "KEY_HEADER", "CallRefused", "call", "hash_key", "key_matches", "new_key", "orphaned",
+    "rotate_key",
+]

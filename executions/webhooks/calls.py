@@ -5,6 +5,8 @@ A call is checked in this order, each refusal a JSON answer:
     body larger than AUTOMATION["WEBHOOK_MAX_BODY_BYTES"]   413
     a JSON body that does not parse                         400
     missing or wrong key                                    403
+    its owner was deleted, deactivated or lost the right    403
+      to start executions of the webhook's mode (`orphaned`)
 The key comes as `?key=`, the `X-Webhook-Key` header or `"key"` in a JSON object body, and
 is compared in constant time with the stored SHA-256 digest (the key itself is not kept).
 
@@ -32,6 +34,7 @@ from ..engine.records import execution_json
 from ..engine.start import StartError, start_execution
 from ..engine.waiting import wait_for
 from ..models import Execution, Webhook
+from ..permissions import may_start
 
 KEY_HEADER = "X-Webhook-Key"
 # Never handed to the flow: they authenticate the caller.
@@ -83,6 +86,7 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
         body = _read_body(request)
         parsed, is_json = _parse(request, body)
         _check_key(webhook, request, parsed)
+        _check_owner(webhook)
     except CallRefused as refused:
         return JsonResponse(refused.body, status=refused.status)
 
@@ -123,6 +127,25 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
     answered = ended[0]
     answered.flow = webhook.flow
     return _answer(answered)
+
+
+def orphaned(webhook: Webhook) -> str:
+    """Why the webhook may not start executions on its owner's behalf any more ("" if it
+    may): a webhook acts with its owner's current rights, never with those it was made with."""
+    owner = webhook.user
+    if owner is None:
+        return "it has no owner (its creator was deleted)"
+    if not owner.is_active:
+        return f"its owner {owner.get_username()!r} is deactivated"
+    if not may_start(owner, webhook.mode):
+        return f"its owner {owner.get_username()!r} may no longer start {webhook.mode} executions"
+    return ""
+
+
+def _check_owner(webhook: Webhook) -> None:
+    reason = orphaned(webhook)
+    if reason:
+        raise CallRefused(403, {"detail": f"webhook {webhook.name!r} is orphaned: {reason}"})
 
 
 def _find(name: str) -> Webhook:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from knox.models import AuthToken
@@ -74,9 +74,12 @@ def test_one_api_start_with_wait_costs_five_queries(make_flow, django_user_model
     assert len(captured.captured_queries) <= bound, _report(captured)
 
 
-def test_one_synchronous_webhook_call_costs_four_queries(make_flow, django_user_model):
+def test_one_synchronous_webhook_call_costs_four_queries_and_its_owners_rights(make_flow, django_user_model):
     flow = make_flow("sleepy", SLEEPY)
     user = django_user_model.objects.create_user("hooker", password="p" * 12)
+    # A call acts with its owner's current rights, checked on every call.
+    app_label, codename = permissions.start_permission(Execution.Mode.PRODUCTIVE).split(".")
+    user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     key = new_key()
     Webhook.objects.create(name="sleepy", flow=flow, user=user, enabled=True,
                            mode=Execution.Mode.PRODUCTIVE, key_hash=hash_key(key))
@@ -91,7 +94,7 @@ def test_one_synchronous_webhook_call_costs_four_queries(make_flow, django_user_
     assert answer.json()["status"] == "ENDED_SUCCESS"
     assert answer.json()["flow"] == "sleepy"
     assert answer.json()["input_value"]["json"] == {"n": 1}
-    assert len(captured.captured_queries) <= WEBHOOK_CALL_QUERIES, _report(captured)
+    assert len(captured.captured_queries) <= WEBHOOK_CALL_QUERIES + PERMISSION_QUERIES, _report(captured)
 
 
 def test_an_expired_token_is_refused_and_deleted(django_user_model):

@@ -61,7 +61,7 @@ def _web_connections(database: str) -> int:
     reason="counts PostgreSQL's connections (pg_stat_activity); SQLite has no server",
 )
 def test_database_connections_stay_within_the_pool_under_load(
-    worker: Any, token: str, static_root: Path, tmp_path: Path
+    worker: Any, token: str, static_root: Path, tmp_path: Path, django_user_model: Any
 ) -> None:
     processes, pool = 2, 4
     bound = processes * pool
@@ -69,7 +69,7 @@ def test_database_connections_stay_within_the_pool_under_load(
     key = new_key()
     Webhook.objects.create(
         name="web-hooked", flow=Flow.objects.get(name="web-hooked"), enabled=True,
-        mode="productive", key_hash=hash_key(key),
+        mode="productive", key_hash=hash_key(key), user=django_user_model.objects.get(username="web-admin"),
     )
     env = {"WEB_CONCURRENCY": str(processes), "WEB_THREADS": "16", "AUTOMATION_WEB_DB_POOL_SIZE": str(pool),
            "AUTOMATION_DB_APPLICATION_NAME": APPLICATION}

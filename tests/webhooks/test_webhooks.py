@@ -269,3 +269,35 @@ def test_webhook_records_are_looked_up_by_name_and_validated(api, make_flow):
     assert changed.status_code == 200 and changed.json()["mode"] == "development"
     assert api.delete("/api/webhooks/a/").status_code == 204
     assert api.get("/api/webhooks/a/").status_code == 404
+
+
+def test_a_webhook_acts_with_its_owners_current_rights(api, caller, make_flow, admin):
+    url, key = _webhook(api, make_flow)
+    assert caller.post(f"{url}?key={key}", {}, format="json").status_code == 200
+
+    admin.is_active = False
+    admin.save()
+    answer = caller.post(f"{url}?key={key}", {}, format="json")
+    assert answer.status_code == 403
+    assert answer.json()["detail"] == "webhook 'orders' is orphaned: its owner 'root' is deactivated"
+
+    admin.is_active, admin.is_superuser = True, False  # active, but may no longer Run
+    admin.save()
+    answer = caller.post(f"{url}?key={key}", {}, format="json")
+    assert answer.status_code == 403
+    assert "may no longer start productive executions" in answer.json()["detail"]
+
+    admin.delete()
+    answer = caller.post(f"{url}?key={key}", {}, format="json")
+    assert answer.status_code == 403
+    assert "it has no owner" in answer.json()["detail"]
+    assert Execution.objects.filter(trigger=Execution.Trigger.WEBHOOK).count() == 1  # the first call only
+
+
+def test_the_admin_shows_an_orphaned_webhook(api, make_flow, admin, client):
+    _webhook(api, make_flow)
+    client.force_login(admin)
+    assert "orphaned" not in client.get("/admin/executions/webhook/").content.decode()
+    Webhook.objects.filter(name="orders").update(user=None)
+    page = client.get("/admin/executions/webhook/").content.decode()
+    assert "orphaned: it has no owner" in page
