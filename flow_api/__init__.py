@@ -24,22 +24,42 @@ from typing import Any
 
 from . import port as _port
 from .exceptions import (
+    CloudomationException,
     DependencyFailedError,
+    DependencyTimeoutError,
     ExecutionEnded,
     ExecutionTerminated,
+    ExtraInputError,
     FlowApiError,
+    InternalError,
+    InvalidInputError,
+    LockTimeoutError,
+    MessageResponseTimeoutError,
+    MissingInputError,
+    PermissionDenied,
+    ResourceNotFoundError,
     TimeoutExceededError,
 )
 
 __all__ = [
+    "CloudomationException",
     "Connection",
     "DependencyFailedError",
+    "DependencyTimeoutError",
     "Execution",
     "ExecutionEnded",
     "ExecutionTerminated",
+    "ExtraInputError",
     "Flow",
     "FlowApiError",
+    "InternalError",
+    "InvalidInputError",
+    "LockTimeoutError",
     "Message",
+    "MessageResponseTimeoutError",
+    "MissingInputError",
+    "PermissionDenied",
+    "ResourceNotFoundError",
     "ReturnWhen",
     "Setting",
     "System",
@@ -290,7 +310,7 @@ def _wait_for(
         ReturnWhen.FIRST_SUCCEEDED: bool(succeeded) or len(ended) == len(executions),
     }[mode]
     if not done:
-        raise TimeoutExceededError(f"waited {timeout} s; {len(ended)} of {len(executions)} ended")
+        raise DependencyTimeoutError(f"waited {timeout} s; {len(ended)} of {len(executions)} ended")
     if mode is ReturnWhen.ALL_SUCCEEDED and failed:
         first = failed[0]
         raise DependencyFailedError(
@@ -315,7 +335,7 @@ class _Record:
 
     def get(self, field: str, default: Any = None) -> Any:
         if self._record is None:
-            raise FlowApiError(f"{type(self).__name__.lower()} does not exist")
+            raise ResourceNotFoundError(f"{type(self).__name__.lower()} does not exist")
         return self._record.get(field, default)
 
 

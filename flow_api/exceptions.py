@@ -4,7 +4,35 @@ from __future__ import annotations
 
 
 class FlowApiError(Exception):
-    """Base class of the errors that flow_api raises."""
+    """Base class of the errors that flow_api raises (Cloudomation: CloudomationException)."""
+
+
+# Cloudomation's name for the base class, so `except flow_api.CloudomationException` works.
+CloudomationException = FlowApiError
+
+
+class InternalError(FlowApiError):
+    """The engine failed at something that is not the flow's fault."""
+
+
+class PermissionDenied(FlowApiError):
+    """The execution's user may not do this."""
+
+
+class ResourceNotFoundError(FlowApiError):
+    """A flow, connection, setting, execution or other record of that name or id does not exist."""
+
+
+class MissingInputError(FlowApiError):
+    """A required input was not given."""
+
+
+class InvalidInputError(FlowApiError):
+    """An input was given with a value that is not allowed."""
+
+
+class ExtraInputError(FlowApiError):
+    """An input was given that the called thing does not take."""
 
 
 class DependencyFailedError(FlowApiError):
@@ -19,7 +47,19 @@ class DependencyFailedError(FlowApiError):
 
 
 class TimeoutExceededError(FlowApiError):
-    """A wait with a `timeout` ran out before its executions ended."""
+    """A wait with a `timeout` ran out before what it waited for happened."""
+
+
+class DependencyTimeoutError(TimeoutExceededError):
+    """A wait for child executions (`wait_for`, `child.wait`) ran out of time."""
+
+
+class MessageResponseTimeoutError(TimeoutExceededError):
+    """A message form was not answered within its `timeout`."""
+
+
+class LockTimeoutError(TimeoutExceededError):
+    """A lock was not acquired within its `timeout`."""
 
 
 class ExecutionEnded(BaseException):

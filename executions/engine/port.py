@@ -11,7 +11,12 @@ from django.conf import settings
 from django.db.models import Max, Q
 
 from connectors.models import Connection
-from flow_api.exceptions import ExecutionParked, ExecutionTerminated, FlowApiError
+from flow_api.exceptions import (
+    ExecutionParked,
+    ExecutionTerminated,
+    FlowApiError,
+    ResourceNotFoundError,
+)
 
 from ..models import Execution, ExecutionLog, Flow, Message, Setting
 from . import ending, runner, start, transitions, waiting
@@ -107,7 +112,8 @@ class EnginePort:
                     step=step,
                 )
             except start.StartError as exc:
-                raise FlowApiError(f"{exc.field}: {exc.message}") from None
+                error = ResourceNotFoundError if exc.not_found else FlowApiError
+                raise error(f"{exc.field}: {exc.message}") from None
             if run and wait:
                 self._await(parent, child)
             return record(child)
@@ -158,7 +164,7 @@ class EnginePort:
     def read(self, execution_id: int) -> dict[str, Any]:
         execution = Execution.objects.filter(pk=execution_id).first()
         if execution is None:
-            raise FlowApiError(f"no execution {execution_id}")
+            raise ResourceNotFoundError(f"no execution {execution_id}")
         current = guard().current(execution_id)
         if current is not None:
             current.__dict__.update(execution.__dict__)

@@ -24,7 +24,7 @@ from flow_api.exceptions import (
     ExecutionParked,
     ExecutionTerminated,
     FlowApiError,
-    TimeoutExceededError,
+    MessageResponseTimeoutError,
 )
 
 from ..engine import notify, reconciler
@@ -163,7 +163,7 @@ def _get(message_id: Any) -> Message:
 
 def _expired(message: Message, timeout: float | None) -> FlowApiError:
     if message.expires_at is not None and message.expires_at <= timezone.now():
-        return TimeoutExceededError(
+        return MessageResponseTimeoutError(
             f"message {message.pk} was not answered within {float(timeout or 0):g} s"
         )
     return FlowApiError(f"message {message.pk} expired without an answer")
@@ -173,7 +173,7 @@ def wait(message_id: int, execution_id: int | None, timeout: float | None) -> Me
     """Block until the message is answered; the execution is WAITING meanwhile.
 
     A cancel or the flow's timeout interrupts the wait (the message then expires); the
-    wait's own `timeout` expires the message and raises TimeoutExceededError. A wait held
+    wait's own `timeout` expires the message and raises MessageResponseTimeoutError. A wait held
     longer than PARK_AFTER_SECONDS, or when the worker stops, parks (executions.parking):
     the handler leaves by ExecutionParked and is resumed when the answer comes.
     """

@@ -182,7 +182,7 @@ def test_a_parked_wait_still_times_out(make_flow, tmp_path):
         reconcile()  # beat's reconciler: expires the form and resumes the flow
         ended = engine.wait_for([execution.pk], timeout=60)[0]
     assert ended.status == "ENDED_ERROR"
-    assert "TimeoutExceededError" in ended.message and "not answered within 2 s" in ended.message
+    assert "MessageResponseTimeoutError" in ended.message and "not answered within 2 s" in ended.message
     assert Message.objects.get(pk=message.pk).status == "expired"
 
 

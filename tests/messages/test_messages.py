@@ -125,7 +125,7 @@ def test_a_wait_with_a_timeout_ends_the_flow_with_an_error_and_expires_the_form(
     execution = engine.start_execution(flow="ask-timeout")
     ended = _ended(execution)
     assert ended.status == "ENDED_ERROR"
-    assert "TimeoutExceededError" in ended.message and "not answered within 1 s" in ended.message
+    assert "MessageResponseTimeoutError" in ended.message and "not answered within 1 s" in ended.message
     assert Message.objects.get(execution=execution).status == "expired"
 
 
