@@ -28,15 +28,35 @@ def manage(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_load_flows_creates_one_flow_per_file_and_updates_changed_ones(tmp_path: Path):
+def test_load_flows_creates_one_flow_per_file_and_updates_changed_ones_only_when_asked(
+    tmp_path: Path,
+):
     (tmp_path / "one.py").write_text("def handler(system, this):\n    pass\n")
     (tmp_path / "two.py").write_text("def handler(system, this):\n    return {'v': 2}\n")
     assert manage("load_flows", str(tmp_path)).returncode == 0
     assert set(Flow.objects.values_list("name", flat=True)) == {"one", "two"}
     (tmp_path / "two.py").write_text("def handler(system, this):\n    return {'v': 3}\n")
-    out = manage("load_flows", str(tmp_path))
+    out = manage("load_flows", "--update", str(tmp_path))
     assert "updated two (revision 2)" in out.stdout
     assert "unchanged one" in out.stdout
+
+
+def test_loading_the_examples_again_keeps_a_flow_the_user_edited(tmp_path: Path, admin):
+    (tmp_path / "hello.py").write_text("def handler(system, this):\n    return {'v': 'example'}\n")
+    assert manage("load_flows", str(tmp_path)).returncode == 0
+    flow = Flow.objects.get(name="hello")
+    edited = "def handler(system, this):\n    return {'v': 'mine'}\n"
+    flow.script = edited
+    flow.revision_author = admin  # type: ignore[attr-defined]  # as the admin saves it
+    flow.save()
+
+    out = manage("load_flows", str(tmp_path))  # what `make run` does on every start
+
+    assert out.returncode == 0, out.stderr
+    assert "skipped hello: a flow of that name exists" in out.stdout
+    flow.refresh_from_db()
+    assert (flow.script, flow.revision) == (edited, 2)
+    assert flow.revisions.latest("revision").author == admin
 
 
 def test_load_flows_refuses_a_file_that_does_not_compile(tmp_path: Path):
