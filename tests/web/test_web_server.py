@@ -102,6 +102,12 @@ def test_the_api_docs_are_served_whole_by_the_shipped_server(web: WebServer, pag
         assert requests.get(web.url + url, timeout=10).status_code == 200, url
 
 
+def test_favicon_ico_answers_an_icon(web: WebServer) -> None:
+    answer = requests.get(f"{web.url}/favicon.ico", timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("image/svg+xml")
+
+
 def test_metrics_count_exactly_the_executions_started_and_ended(web: WebServer, token: str) -> None:
     Flow.objects.create(name="web-counted", script=NOOP)
     session = requests.Session()
