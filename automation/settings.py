@@ -138,6 +138,7 @@ INSTALLED_APPS = [
     "knox",  # API tokens stored as hashes, revocable
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc as local static files (no CDN)
     "django_celery_beat",
     "executions",
     "connectors",
@@ -379,6 +380,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Start and watch executions of flows, scripts and connections.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs pages load their JavaScript from drf_spectacular_sidecar's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -15,7 +15,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse_lazy
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
@@ -28,6 +28,9 @@ from . import views as admin_views
 admin.site.site_header = "Automation engine"
 admin.site.site_title = "Automation engine"
 admin.site.index_title = "Dashboard"
+# "View site" goes to the dashboard: the engine has no site outside the admin ("/" is a 404).
+# Lazy, as the URLconf is still being loaded here; Django reads it as a str.
+admin.site.site_url = reverse_lazy("admin:index")  # type: ignore[assignment]
 # The index shows the dashboard above the app list (the admin app comes first in
 # INSTALLED_APPS, so a template of the same name here would not be found).
 admin.site.index_template = "admin/executions/index.html"

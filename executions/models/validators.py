@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -9,13 +10,40 @@ from django.core.exceptions import ValidationError
 
 
 def validate_script(source: str) -> None:
-    """Refuse a script that does not compile, naming the line."""
+    """Refuse a script that does not compile, naming the line, or that defines no handler.
+
+    Read, never run: saving a script must not execute it. A handler bound at the top level
+    in any way (def, assignment, import) is taken; the runner checks the rest when it runs.
+    """
     try:
-        compile(source, "<flow>", "exec")
+        compile(source, "<flow>", "exec")  # also what only the compiler finds
+        tree = ast.parse(source, "<flow>")
     except SyntaxError as exc:
         raise ValidationError(f"line {exc.lineno}: {exc.msg}") from None
     except ValueError as exc:  # e.g. NUL bytes in the source
         raise ValidationError(str(exc)) from None
+    if not any(_binds_handler(statement) for statement in tree.body):
+        raise ValidationError(
+            "the script defines no handler(system, this) function, which is what the "
+            "engine calls to run it"
+        )
+
+
+def _binds_handler(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return statement.name == "handler"
+    if isinstance(statement, ast.Assign):
+        return any(isinstance(t, ast.Name) and t.id == "handler" for t in statement.targets)
+    if isinstance(statement, ast.AnnAssign | ast.AugAssign):
+        return isinstance(statement.target, ast.Name) and statement.target.id == "handler"
+    if isinstance(statement, ast.Import | ast.ImportFrom):
+        return any((alias.asname or alias.name) == "handler" for alias in statement.names)
+    if isinstance(statement, ast.If | ast.Try):  # e.g. a handler defined per Python version
+        branches = [statement.body, statement.orelse]
+        if isinstance(statement, ast.Try):
+            branches += [statement.finalbody, *(h.body for h in statement.handlers)]
+        return any(_binds_handler(inner) for branch in branches for inner in branch)
+    return False
 
 
 def validate_cron(expression: str) -> None:

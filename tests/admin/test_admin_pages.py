@@ -65,6 +65,17 @@ def test_a_flow_that_does_not_compile_is_refused_naming_the_line(admin_client_us
     assert not Flow.objects.filter(name="broken").exists()
 
 
+def test_a_flow_without_a_handler_is_refused_naming_it(admin_client_user: Any) -> None:
+    client, _ = admin_client_user
+    response = client.post(
+        reverse("admin:executions_flow_add"), flow_form("nohandler", "def main():\n    pass\n")
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["script"]
+    assert any("handler(system, this)" in e for e in errors), errors
+    assert not Flow.objects.filter(name="nohandler").exists()
+
+
 def test_each_save_keeps_a_revision_with_its_author(admin_client_user: Any) -> None:
     client, user = admin_client_user
     response = client.post(reverse("admin:executions_flow_add"), flow_form("greet", SCRIPT))

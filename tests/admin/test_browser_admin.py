@@ -175,6 +175,15 @@ def test_a_flow_that_does_not_compile_is_refused_with_its_line(page: Any) -> Non
     assert not Flow.objects.filter(name="broken").exists()
 
 
+def test_a_flow_without_a_handler_is_refused_naming_handler(page: Any) -> None:
+    page.goto("/admin/executions/flow/add/")
+    page.fill("#id_name", "nohandler")
+    page.evaluate("window.flowEditor.setValue('def main(system, this):\\n    return 1\\n')")
+    page.click("input[name=_save]")
+    expect(page.locator(".field-script .errorlist")).to_contain_text("handler(system, this)")
+    assert not Flow.objects.filter(name="nohandler").exists()
+
+
 def test_cancelling_a_sleeping_flow_cancels_its_child_too(page: Any) -> None:
     Flow.objects.create(name="sleeper", script="def handler(system, this):\n    this.sleep(60)\n")
     parent = Flow.objects.create(

@@ -46,6 +46,36 @@ def test_a_script_that_does_not_compile_is_refused_naming_the_line(api):
     assert not Flow.objects.exists()
 
 
+def test_a_script_without_a_handler_is_refused_like_a_syntax_error(api):
+    answer = api.post(
+        "/api/flows/", {"name": "nohandler", "script": "def handle(system, this):\n    pass\n"},
+        format="json",
+    )
+
+    assert answer.status_code == 400
+    assert "handler(system, this)" in answer.json()["script"][0]
+    assert not Flow.objects.exists()
+    api.post("/api/flows/", {"name": "kept", "script": SCRIPT}, format="json")
+    changed = api.patch("/api/flows/kept/", {"script": "x = 1\n"}, format="json")
+    assert changed.status_code == 400
+    assert "script" in changed.json()
+    assert Flow.objects.get(name="kept").script == SCRIPT
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "async def handler(system, this):\n    pass\n",
+        "from flow_api import Port\nhandler = lambda system, this: None\n",
+        "try:\n    from shared import handler\nexcept ImportError:\n"
+        "    def handler(system, this):\n        pass\n",
+    ],
+)
+def test_a_handler_bound_at_the_top_level_in_any_way_is_taken(api, script):
+    answer = api.post("/api/flows/", {"name": "bound", "script": script}, format="json")
+    assert answer.status_code == 201, answer.json()
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -12,31 +12,54 @@ from django.conf import settings
 
 from executions.models import Execution, Flow
 
-from ..workers import ROOT, database_url
+from ..workers import ROOT, database_url, running_worker, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker"), pytest.mark.core]
 
 
-def manage(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {
+def manage_env() -> dict[str, str]:
+    return {
         "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL,
         "BROKER_URL": settings.BROKER_URL, "SECRET_KEY": settings.SECRET_KEY, "PATH": "/usr/bin:/bin",
     }
+
+
+def manage(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=manage_env(), capture_output=True,
         text=True, timeout=timeout,
     )
 
 
-def test_load_flows_creates_one_flow_per_file_and_updates_changed_ones(tmp_path: Path):
+def test_load_flows_creates_one_flow_per_file_and_updates_changed_ones_only_when_asked(
+    tmp_path: Path,
+):
     (tmp_path / "one.py").write_text("def handler(system, this):\n    pass\n")
     (tmp_path / "two.py").write_text("def handler(system, this):\n    return {'v': 2}\n")
     assert manage("load_flows", str(tmp_path)).returncode == 0
     assert set(Flow.objects.values_list("name", flat=True)) == {"one", "two"}
     (tmp_path / "two.py").write_text("def handler(system, this):\n    return {'v': 3}\n")
-    out = manage("load_flows", str(tmp_path))
+    out = manage("load_flows", "--update", str(tmp_path))
     assert "updated two (revision 2)" in out.stdout
     assert "unchanged one" in out.stdout
+
+
+def test_loading_the_examples_again_keeps_a_flow_the_user_edited(tmp_path: Path, admin):
+    (tmp_path / "hello.py").write_text("def handler(system, this):\n    return {'v': 'example'}\n")
+    assert manage("load_flows", str(tmp_path)).returncode == 0
+    flow = Flow.objects.get(name="hello")
+    edited = "def handler(system, this):\n    return {'v': 'mine'}\n"
+    flow.script = edited
+    flow.revision_author = admin  # type: ignore[attr-defined]  # as the admin saves it
+    flow.save()
+
+    out = manage("load_flows", str(tmp_path))  # what `make run` does on every start
+
+    assert out.returncode == 0, out.stderr
+    assert "skipped hello: a flow of that name exists" in out.stdout
+    flow.refresh_from_db()
+    assert (flow.script, flow.revision) == (edited, 2)
+    assert flow.revisions.latest("revision").author == admin
 
 
 def test_load_flows_refuses_a_file_that_does_not_compile(tmp_path: Path):
@@ -61,6 +84,29 @@ def test_run_flow_waits_prints_json_and_exits_zero_on_success(make_flow):
     assert shown["status"] == "ENDED_SUCCESS"
     assert shown["output_value"] == {"hi": "Ada", "n": 3, "extra": [1, 2]}
     assert Execution.objects.get(pk=shown["id"]).trigger == "cli"
+
+
+def test_run_flow_wait_names_the_queue_no_worker_serves_and_keeps_waiting(
+    make_flow, tmp_path: Path,
+):
+    make_flow("unserved", "def handler(system, this):\n    return {'ok': True}\n", queue="nobody")
+    stderr_path = tmp_path / "stderr"
+    with open(stderr_path, "w") as stderr:
+        command = subprocess.Popen(
+            [sys.executable, "manage.py", "run_flow", "unserved", "--wait", "--timeout", "90"],
+            cwd=ROOT, env=manage_env(), stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )
+    try:
+        wait_until(lambda: "no worker serves" in stderr_path.read_text(), timeout=30)
+        assert "no worker serves queue nobody.productive" in stderr_path.read_text()
+        assert command.poll() is None, "it stopped waiting"
+        with running_worker(queues=["nobody.productive"], name="nobody", tmp_dir=tmp_path):
+            stdout, _ = command.communicate(timeout=60)
+    finally:
+        command.kill()
+        command.wait()
+    assert command.returncode == 0, stderr_path.read_text()
+    assert json.loads(stdout)["status"] == "ENDED_SUCCESS"
 
 
 def test_run_flow_exits_non_zero_when_the_flow_fails(make_flow):

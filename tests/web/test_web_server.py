@@ -92,6 +92,23 @@ def test_static_files_are_compressed_with_hashed_names_cached_for_a_year(web: We
     assert "body" in answer.text
 
 
+@pytest.mark.parametrize("page", ["/api/docs/", "/api/redoc/"])
+def test_the_api_docs_are_served_whole_by_the_shipped_server(web: WebServer, page: str) -> None:
+    answer = requests.get(web.url + page, timeout=10)
+    assert answer.status_code == 200
+    assets = re.findall(r'''(?:src|href)="([^"]+)"''', answer.text)
+    assert any(url.endswith(".js") for url in assets), answer.text
+    for url in assets:  # hashed names from collectstatic, served by whitenoise
+        assert url.startswith("/static/drf_spectacular_sidecar/"), url
+        assert requests.get(web.url + url, timeout=10).status_code == 200, url
+
+
+def test_favicon_ico_answers_an_icon(web: WebServer) -> None:
+    answer = requests.get(f"{web.url}/favicon.ico", timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("image/svg+xml")
+
+
 def test_metrics_count_exactly_the_executions_started_and_ended(web: WebServer, token: str) -> None:
     Flow.objects.create(name="web-counted", script=NOOP)
     session = requests.Session()

@@ -1,4 +1,4 @@
-"""`python manage.py load_flows DIR`: one flow per .py file, named after the file."""
+"""`python manage.py load_flows DIR [--update]`: one flow per .py file, named after the file."""
 
 from __future__ import annotations
 
@@ -12,10 +12,19 @@ from executions.models import Flow, validate_script
 
 
 class Command(BaseCommand):
-    help = "Create or update one flow per .py file in DIR (flow name = file name)."
+    help = (
+        "Create one flow per .py file in DIR (flow name = file name) where no flow of that "
+        "name exists. An existing flow is never replaced (a user may have edited it), unless "
+        "--update is given."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("directory")
+        parser.add_argument(
+            "--update", action="store_true",
+            help="replace existing flows whose script differs from the file (a new revision; "
+            "earlier ones stay on the flow's Revisions page)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         directory = Path(options["directory"])
@@ -31,6 +40,8 @@ class Command(BaseCommand):
             if flow is None:
                 Flow.objects.create(name=path.stem, script=source)
                 self.stdout.write(f"created {path.stem}")
+            elif not options["update"]:
+                self.stdout.write(f"skipped {path.stem}: a flow of that name exists")
             elif flow.script != source:
                 flow.script = source
                 flow.save()

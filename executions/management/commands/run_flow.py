@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from executions import engine
+from executions.engine import workers_status
 from executions.engine.records import execution_json
 from executions.models import Execution
+
+# How long --wait waits before it says that no worker serves the execution's queue: long
+# enough for a busy worker to take it, short enough that nobody stares at a silent terminal.
+NO_WORKER_NOTICE_SECONDS = 5.0
 
 
 class Command(BaseCommand):
@@ -53,9 +59,29 @@ class Command(BaseCommand):
         except engine.StartError as exc:
             raise CommandError(f"{exc.field}: {exc.message}") from None
         if options["wait"]:
-            execution = engine.wait_for([execution.pk], timeout=options["timeout"])[0]
+            execution = self._wait(execution, options["timeout"])
         self.stdout.write(json.dumps(execution_json(execution), indent=2))
         if options["wait"] and execution.status != Execution.Status.ENDED_SUCCESS:
             raise CommandError(f"execution {execution.pk} ended {execution.status}", returncode=1)
         if not options["wait"] and execution.is_ended and execution.status != Execution.Status.ENDED_SUCCESS:
             raise CommandError(f"execution {execution.pk} ended {execution.status}", returncode=1)
+
+    def _wait(self, execution: Execution, timeout: float | None) -> Execution:
+        """Wait until it ended or `timeout` ran out, saying (once, on stderr) when no live
+        worker serves its queue: it would wait forever without a word otherwise."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        first = NO_WORKER_NOTICE_SECONDS if timeout is None else min(timeout, NO_WORKER_NOTICE_SECONDS)
+        execution = engine.wait_for([execution.pk], timeout=first)[0]
+        if execution.is_ended or (deadline is not None and time.monotonic() >= deadline):
+            return execution
+        reason = (
+            workers_status.unserved_reason(execution)
+            if execution.status == Execution.Status.PENDING else ""
+        )
+        if reason:
+            self.stderr.write(
+                f"execution {execution.pk} is still PENDING: {reason}; waiting on "
+                "(start a worker for it: manage.py worker --queues <group>)"
+            )
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        return engine.wait_for([execution.pk], timeout=remaining)[0]
