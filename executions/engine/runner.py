@@ -81,6 +81,10 @@ def _load_handler(execution: Execution) -> tuple[Callable[..., Any], bool, str]:
         exec(code, namespace)
     except Exception as exc:
         raise ScriptError(_describe(exc, filename, "while loading the script")) from None
+    except (ExecutionEnded, ExecutionParked, ExecutionTerminated):
+        raise
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt... at the script's top level
+        raise ScriptError(_describe_base(exc, filename)) from None
     handler = namespace.get("handler")
     if not callable(handler):
         raise ScriptError(f"the script defines no handler(system, this) function ({filename})")
@@ -113,6 +117,17 @@ def _describe(exc: BaseException, filename: str, where: str = "") -> str:
     if line is not None:
         return f"{text} (line {line} of {filename})"
     return f"{text} ({where or 'outside the flow script'})"
+
+
+def _describe_base(exc: BaseException, filename: str) -> str:
+    """A BaseException from flow code: its name, its text if any, and the flow's line."""
+    line = _flow_line(exc.__traceback__, filename)
+    if isinstance(exc, SystemExit):
+        where = f" (line {line} of {filename})" if line is not None else ""
+        return f"the flow called sys.exit({exc.code!r}){where}"
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    where = f"line {line} of {filename}" if line is not None else "outside the flow script"
+    return f"{text} raised by the flow ({where})"
 
 
 def _flow_traceback(exc: BaseException, filename: str) -> str:
@@ -221,9 +236,7 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
     except ScriptError as exc:
         return Status.ENDED_ERROR, str(exc), None
     except SystemExit as exc:  # a BaseException: it would otherwise stop the worker process
-        line = _flow_line(exc.__traceback__, filename)
-        where = f" (line {line} of {filename})" if line is not None else ""
-        return Status.ENDED_ERROR, f"the flow called sys.exit({exc.code!r}){where}", None
+        return Status.ENDED_ERROR, _describe_base(exc, filename), None
     except Exception as exc:
         ExecutionLog.objects.create(
             execution_id=execution.pk,
@@ -231,6 +244,18 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
             text=_flow_traceback(exc, filename),
         )
         return Status.ENDED_ERROR, _describe(exc, filename), None
+    except BaseException as exc:  # KeyboardInterrupt, GeneratorExit, BaseException itself...
+        # Left to Celery, these would leave the row RUNNING or kill the pool process.
+        if g.any_terminated():  # the flow turned the cancel interrupt into something else
+            if g.is_terminated(execution.pk):
+                return None, "", None
+            return Status.ENDED_CANCELLED, "cancelled with its parent", None
+        ExecutionLog.objects.create(
+            execution_id=execution.pk,
+            level=ExecutionLog.Level.ERROR,
+            text=_flow_traceback(exc, filename),
+        )
+        return Status.ENDED_ERROR, _describe_base(exc, filename), None
     if isinstance(result, ExecutionEnded):  # `return this.success()` never gets here; safe anyway
         return result.status, result.message, None
     if isinstance(result, dict):
