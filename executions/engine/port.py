@@ -99,7 +99,7 @@ class EnginePort:
                     script=target.get("script") or "",
                     connection=target.get("connection"),
                     connector_type=target.get("connector_type"),
-                    input_value=json_safe(inputs),
+                    input_value=json_safe(inputs, "input_value"),
                     name=name,
                     parent=parent,
                     run=run,
@@ -178,7 +178,7 @@ class EnginePort:
             execution = self._execution(execution_id)
             fields = []
             if output_value is not None:
-                execution.output_value = {**execution.output_value, **json_safe(output_value)}
+                execution.output_value = {**execution.output_value, **json_safe(output_value, "output_value")}
                 fields.append("output_value")
             if name is not None:
                 execution.name = str(name)[:255]
@@ -198,7 +198,7 @@ class EnginePort:
         with self._shielded():
             if _replaying(guard().current(execution_id)):
                 return
-            data = json_safe(data)
+            data = json_safe(data, "the log's data")
             extra = len(json.dumps(data)) if data else 0
             text, over = _capped_log_text(guard().current(execution_id), text, extra)
             if over:  # the note goes in once; the flow then ends with the error
@@ -233,7 +233,7 @@ class EnginePort:
                 exists = found is not None or Setting.objects.filter(name=name).exists()
                 return exists, found
             if op == "save":
-                Setting.objects.update_or_create(name=name, defaults={"value": json_safe(value)})
+                Setting.objects.update_or_create(name=name, defaults={"value": json_safe(value, f"setting {name!r}")})
                 return None
             if op == "delete":
                 Setting.objects.filter(name=name).delete()

@@ -258,14 +258,19 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
         return Status.ENDED_ERROR, _describe_base(exc, filename), None
     if isinstance(result, ExecutionEnded):  # `return this.success()` never gets here; safe anyway
         return result.status, result.message, None
-    if isinstance(result, dict):
-        try:
-            result = json_safe(result)
-        except FlowApiError as exc:  # the flow's fault, not the engine's: say so
-            return Status.ENDED_ERROR, f"the handler's returned outputs: {exc}", None
-        execution.output_value = {**execution.output_value, **result}
-        return Status.ENDED_SUCCESS, execution.message, execution.output_value
-    return Status.ENDED_SUCCESS, execution.message, None
+    if result is None:
+        return Status.ENDED_SUCCESS, execution.message, None
+    if not isinstance(result, dict):  # never dropped in silence: the flow meant to return it
+        return Status.ENDED_ERROR, (
+            f"the handler returned a {type(result).__name__}; it may return a dict of "
+            "outputs (output_value) or None"
+        ), None
+    try:
+        result = json_safe(result, "output_value")
+    except FlowApiError as exc:  # the flow's fault, not the engine's: say so
+        return Status.ENDED_ERROR, f"the handler's returned outputs: {exc}", None
+    execution.output_value = {**execution.output_value, **result}
+    return Status.ENDED_SUCCESS, execution.message, execution.output_value
 
 
 # What runs a CONNECTION or SCHEDULE execution instead of a script: `run(execution)` returns
