@@ -23,6 +23,8 @@ from executions import engine, permissions
 from executions.engine.records import execution_json
 from executions.models import Execution, ExecutionLog
 
+from .pagination import Page
+
 STARTABLE = [Execution.Type.FLOW, Execution.Type.SCRIPT, Execution.Type.CONNECTION]
 _MAX_ID = 2**63 - 1  # larger ids cannot exist (bigint): refuse them as bad input
 
@@ -192,6 +194,7 @@ class ExecutionViewSet(
     (development) or `run` (productive); cancelling `change_execution` or the start
     permission of the execution's mode."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = Execution.objects.select_related("flow")
     serializer_class = ExecutionSerializer
     permission_classes = [permissions.ModelPermissions]

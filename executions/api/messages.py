@@ -13,6 +13,8 @@ from executions import messages
 from executions.models import Message
 from executions.permissions import HasPermission, ModelPermissions
 
+from .pagination import Page
+
 
 class MessageSerializer(serializers.ModelSerializer):
     message = serializers.CharField(source="text", read_only=True)
@@ -36,6 +38,7 @@ class RespondSerializer(serializers.Serializer):
 class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Message forms of flows; `?status=open` lists only those waiting for an answer."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = (
         Message.objects.select_related("answered_by")
         .annotate(open_first=Case(When(status=Message.Status.OPEN, then=Value(0)),

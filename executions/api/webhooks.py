@@ -26,6 +26,7 @@ from executions import permissions, webhooks
 from executions.models import Flow, Webhook, validate_name
 
 from .executions import ExecutionSerializer
+from .pagination import Page
 
 
 class WebhookSerializer(serializers.ModelSerializer):
@@ -93,6 +94,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
     """Webhooks, looked up by name. Reading needs `view_webhook`, changing
     `add/change/delete_webhook`, and its mode the matching start permission."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = Webhook.objects.select_related("flow", "user")
     serializer_class = WebhookSerializer
     permission_classes = [permissions.ModelPermissions]

@@ -16,7 +16,7 @@ from flow_api.exceptions import ExecutionParked, ExecutionTerminated, FlowApiErr
 from ..models import Execution, ExecutionLog, Flow, Message, Setting
 from . import ending, runner, start, transitions, waiting
 from .guard import guard
-from .records import json_safe, record
+from .records import json_safe, output_too_large, record
 
 _EXECUTION_FILTERS = {
     "id", "name", "type", "status", "mode", "parent_execution_id", "root_execution_id", "flow",
@@ -178,7 +178,11 @@ class EnginePort:
             execution = self._execution(execution_id)
             fields = []
             if output_value is not None:
-                execution.output_value = {**execution.output_value, **json_safe(output_value, "output_value")}
+                output = {**execution.output_value, **json_safe(output_value, "output_value")}
+                too_large = output_too_large(output)
+                if too_large:
+                    raise FlowApiError(too_large)
+                execution.output_value = output
                 fields.append("output_value")
             if name is not None:
                 execution.name = str(name)[:255]

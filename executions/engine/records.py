@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from flow_api.exceptions import FlowApiError
@@ -108,6 +109,20 @@ def _json_str(text: str, path: str) -> str:
             "which JSON cannot hold"
         )
     return str.__str__(text)  # a str subclass (an enum's value) as the plain text
+
+
+def output_too_large(output_value: dict[str, Any]) -> str:
+    """"" or why `output_value` is refused: its JSON is larger than a request body may be
+    (AUTOMATION_MAX_BODY_BYTES), the cap on `input_value` too, so that every execution
+    can be read back through the API and the admin."""
+    limit = int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    size = len(json.dumps(output_value, ensure_ascii=False).encode("utf-8", "replace"))
+    if size <= limit:
+        return ""
+    return (
+        f"output_value is {size} bytes as JSON, over the limit of {limit} bytes "
+        "(AUTOMATION_MAX_BODY_BYTES, as for input_value)"
+    )
 
 
 def waiting_reason(execution: Execution) -> str:
