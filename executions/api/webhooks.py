@@ -137,7 +137,9 @@ _CALL_RESPONSES = {
     ),
     202: OpenApiResponse(
         OpenApiTypes.OBJECT,
-        description='Still running (or `?async=1`): `{"id": ..., "url": ...}` of the execution.',
+        description='Still running (or `?async=1`): `{"id": ..., "url": ...}` of the execution; '
+        'with `"status": "PENDING", "warning": ...` when it was stored but the broker could not '
+        'take its message (the reconciler sends it: do not call again).',
     ),
     400: OpenApiResponse(OpenApiTypes.OBJECT, description="The JSON body does not parse."),
     403: OpenApiResponse(OpenApiTypes.OBJECT, description="Missing or wrong key."),
