@@ -86,9 +86,14 @@ def _json_value(value: Any, path: str, seen: set[int]) -> Any:
     try:
         converted = _ENCODER.default(value)
     except TypeError:
-        kind = type(value).__name__
-        raise FlowApiError(f"{path} is a {kind}, which JSON cannot hold") from None
+        raise FlowApiError(f"{path} is {a_type(value)}, which JSON cannot hold") from None
     return _json_value(converted, path, seen)
+
+
+def a_type(value: Any) -> str:
+    """"a set", "an int": the type of `value` as a message names it."""
+    kind = type(value).__name__
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
 
 
 def _json_key(key: Any, path: str) -> str:

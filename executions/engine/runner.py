@@ -25,7 +25,7 @@ from flow_api.exceptions import ExecutionEnded, ExecutionParked, ExecutionTermin
 from ..models import Execution, ExecutionLog, Flow
 from . import connections, limits, notify, parking, transitions
 from .guard import guard
-from .records import json_safe, output_too_large, record
+from .records import a_type, json_safe, output_too_large, record
 
 log = logging.getLogger(__name__)
 Status = Execution.Status
@@ -267,7 +267,7 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
         return Status.ENDED_SUCCESS, execution.message, None
     if not isinstance(result, dict):  # never dropped in silence: the flow meant to return it
         return Status.ENDED_ERROR, (
-            f"the handler returned a {type(result).__name__}; it may return a dict of "
+            f"the handler returned {a_type(result)}; it may return a dict of "
             "outputs (output_value) or None"
         ), None
     try:

@@ -26,6 +26,8 @@ def _no_engine_or_sql_text(message: str) -> None:
         ("b'raw'", "the handler returned a bytes; it may return a dict of outputs"),
         ("[1, 2]", "the handler returned a list; it may return a dict of outputs"),
         ("'done'", "the handler returned a str; it may return a dict of outputs"),
+        ("42", "the handler returned an int; it may return a dict of outputs"),
+        ("{'x': object()}", "output_value['x'] is an object, which JSON cannot hold"),
         ("{'x': {'a'}}", "output_value['x'] is a set, which JSON cannot hold"),
         ("{'x': [1, b'b']}", "output_value['x'][1] is a bytes, which JSON cannot hold"),
         ("{'x': {'y': math.nan}}", "output_value['x']['y'] is nan, which JSON cannot hold"),
