@@ -8,7 +8,8 @@ permission is checked once, where an execution is started from outside.
 
 Groups (made by a data migration, `sync_groups`):
     Viewers     read everything
-    Developers  read everything; edit flows and settings; try (development executions)
+    Developers  read everything; edit flows and settings; try (development executions) and
+                answer the message forms of their own development executions
     Operators   read everything; run and try; cancel executions; edit schedules and webhooks
 """
 
@@ -23,6 +24,7 @@ from rest_framework.views import APIView
 TRY = "executions.try_execution"
 RUN = "executions.run_execution"
 CANCEL = "executions.change_execution"
+ANSWER = "executions.change_message"
 
 #: What each group may read: every record a user of the API or the admin sees.
 _READ = [
@@ -59,7 +61,7 @@ GROUPS: dict[str, list[str]] = {
         RUN,
         TRY,
         CANCEL,
-        "executions.change_message",  # answer message forms
+        ANSWER,  # answer any message form
     ],
 }
 
@@ -99,6 +101,38 @@ def may_cancel(user: Any, execution: Any) -> bool:
         and user.is_authenticated
         and (user.has_perm(CANCEL) or user.has_perm(start_permission(execution.mode)))
     )
+
+
+def may_answer(user: Any, message: Any) -> bool:
+    """Operators answer any message form; whoever may try answers the forms of their own
+    development executions (a Developer's Try waits for its own answer)."""
+    if not (user and user.is_authenticated):
+        return False
+    if user.has_perm(ANSWER):
+        return True
+    execution = message.execution
+    return bool(
+        execution is not None
+        and execution.mode == "development"
+        and execution.user_id == user.pk
+        and user.has_perm(TRY)
+    )
+
+
+class MayAnswerMessages(BasePermission):
+    """Answering a form: `change_message`, or a development execution of one's own."""
+
+    message = (
+        "Answering this form needs the executions.change_message permission "
+        "(or it must belong to a development execution you started, with try_execution)."
+    )
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and (user.has_perm(ANSWER) or user.has_perm(TRY)))
+
+    def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
+        return may_answer(request.user, obj)
 
 
 class ModelPermissions(DjangoModelPermissions):

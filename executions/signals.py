@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from billiard.exceptions import WorkerLostError
 from celery.signals import (
@@ -41,6 +42,7 @@ from .models import (
 from .schedules import beat
 
 log = logging.getLogger(__name__)
+_JOB_COUNTER = re.compile(r"\s*Job: \d+\.?")
 
 
 def record_served_queues(sender: object, instance: object, **kwargs: object) -> None:
@@ -53,6 +55,12 @@ def record_served_queues(sender: object, instance: object, **kwargs: object) -> 
 def withdraw_served_queues(sender: object = None, **kwargs: object) -> None:
     """A worker stops: its queues are no longer served by it."""
     workers_status.withdraw_report(str(sender))
+
+
+def _cause(exception: BaseException) -> str:
+    """WorkerLostError's text without Celery's job counter ("Job: 2312."), which reads like
+    the id of another execution: "Worker exited prematurely: exitcode 7"."""
+    return _JOB_COUNTER.sub("", str(exception)).strip()
 
 
 def on_worker_lost(
@@ -70,7 +78,7 @@ def on_worker_lost(
         execution_id = int(args[0])  # type: ignore[call-overload]
         settle_lost(  # a wait for a message form's answer is parked, not ended
             [execution_id],
-            f"worker lost: the process running it exited ({exception}); "
+            f"worker lost: the process running it exited ({_cause(exception)}); "
             "a flow calling os._exit() does this",
         )
     except Exception:  # the reconciler ends it later anyway

@@ -26,10 +26,8 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from .. import messages
+from .. import messages, permissions
 from ..models import Execution, Message
-
-ANSWER_PERMISSION = "executions.change_message"  # the API asks the same to answer
 
 
 @dataclass
@@ -123,8 +121,8 @@ def answer(message: Message, data: Any, user: Any) -> tuple[bool, list[FormField
     return True, [], ""
 
 
-def can_answer(user: Any) -> bool:
-    return bool(user.has_perm(ANSWER_PERMISSION))
+def can_answer(user: Any, message: Message) -> bool:
+    return permissions.may_answer(user, message)  # the API asks the same
 
 
 def answer_url(message: Message | int) -> str:
@@ -152,7 +150,7 @@ def inline_forms(request: HttpRequest, execution: Execution) -> tuple[str, str]:
              "url": message_url(m), "error": ""}
             for m in open_messages
         ],
-        "can_answer": can_answer(request.user),
+        "can_answer": can_answer(request.user, open_messages[0]),  # all of one execution
         "next": reverse("admin:executions_execution_change", args=[execution.pk]),
     }, request=request)
     return html, ids
@@ -187,7 +185,7 @@ def message_page(model_admin: MessageAdmin, request: HttpRequest, message: Messa
         "message_obj": message,
         "fields": fields if fields is not None else form_fields(message),
         "error": error,
-        "can_answer": can_answer(request.user) and message.status == Message.Status.OPEN,
+        "can_answer": can_answer(request.user, message) and message.status == Message.Status.OPEN,
         "answer_url": answer_url(message),
         "execution_url": reverse("admin:executions_execution_change", args=[message.execution_id])
         if message.execution_id else "",
@@ -213,8 +211,11 @@ def message_answer_view(model_admin: MessageAdmin, request: HttpRequest, object_
     message = get_object_or_404(
         Message.objects.select_related("answered_by", "execution"), pk=object_id
     )
-    if not can_answer(request.user):
-        raise PermissionDenied("Answering a form needs the change_message permission.")
+    if not can_answer(request.user, message):
+        raise PermissionDenied(
+            "Answering a form needs the change_message permission, or a development "
+            "execution of your own."
+        )
     answered, fields, error = answer(message, request.POST, request.user)
     if answered:
         flash.success(request, f"Answered “{message.subject or f'message {message.pk}'}”.")

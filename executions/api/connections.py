@@ -16,6 +16,8 @@ from connectors.models import Connection, UnreadableSecrets, misplaced_secret
 from executions.models import validate_name
 from executions.permissions import ModelPermissions
 
+from .pagination import Page
+
 
 def _validate_name(name: str) -> str:
     try:
@@ -106,6 +108,7 @@ class ConnectionViewSet(viewsets.ModelViewSet):
     """Stored connections, looked up by name. Reading needs `view_connection`, changing
     `add/change/delete_connection`. Secrets are never in an answer."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = Connection.objects.all()
     serializer_class = ConnectionSerializer
     permission_classes = [ModelPermissions]

@@ -23,6 +23,8 @@ from executions import engine, permissions
 from executions.engine.records import execution_json
 from executions.models import Execution, ExecutionLog
 
+from .pagination import Page
+
 STARTABLE = [Execution.Type.FLOW, Execution.Type.SCRIPT, Execution.Type.CONNECTION]
 _MAX_ID = 2**63 - 1  # larger ids cannot exist (bigint): refuse them as bad input
 
@@ -183,6 +185,12 @@ class ExecutionFilter(django_filters.FilterSet):
 _ERROR = OpenApiResponse(
     OpenApiTypes.OBJECT, description='`{"field": ["message"]}` or `{"detail": "message"}`'
 )
+_STARTED = OpenApiResponse(
+    ExecutionSerializer,
+    description="The execution; with a `warning` (a string) when it was stored but the broker "
+    "could not take its message: it stays PENDING and the reconciler sends it. Do not start "
+    "it again.",
+)
 
 
 class ExecutionViewSet(
@@ -192,6 +200,7 @@ class ExecutionViewSet(
     (development) or `run` (productive); cancelling `change_execution` or the start
     permission of the execution's mode."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = Execution.objects.select_related("flow")
     serializer_class = ExecutionSerializer
     permission_classes = [permissions.ModelPermissions]
@@ -210,9 +219,11 @@ class ExecutionViewSet(
 
     @extend_schema(
         request=ExecutionStartSerializer,
-        responses={201: ExecutionSerializer, 400: _ERROR, 403: _ERROR, 404: _ERROR},
+        responses={201: _STARTED, 400: _ERROR, 403: _ERROR, 404: _ERROR},
         description="Start an execution through the one way in (`start_execution`). With "
-        "`wait`, answer when it ended or the wait ran out; either way 201 with its JSON.",
+        "`wait`, answer when it ended or the wait ran out; either way 201 with its JSON. "
+        "An execution that is stored but whose message the broker could not take is "
+        "answered 201 at once, PENDING, with a `warning`: the reconciler sends it.",
     )
     def create(self, request: Request) -> Response:
         payload = ExecutionStartSerializer(data=request.data)
@@ -240,7 +251,9 @@ class ExecutionViewSet(
         except engine.StartError as exc:
             answer = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_400_BAD_REQUEST
             return Response({exc.field: [exc.message]}, status=answer)
-        ended = engine.wait_for([execution.pk], timeout=data["wait"]) if data.get("wait") else []
+        warning = engine.send_warning(execution)  # accepted all the same: never wait on it
+        wait = data.get("wait") if not warning else None
+        ended = engine.wait_for([execution.pk], timeout=wait) if wait else []
         if ended:  # the row as wait_for read it; its flow (for the name) as start read it
             flow = execution.flow
             execution = ended[0]
@@ -248,10 +261,10 @@ class ExecutionViewSet(
         else:
             execution = self.get_queryset().get(pk=execution.pk)
         url = request.build_absolute_uri(f"{request.path.rstrip('/')}/{execution.pk}/")
-        return Response(
-            ExecutionSerializer(execution).data, status=status.HTTP_201_CREATED,
-            headers={"Location": url},
-        )
+        body = ExecutionSerializer(execution).data
+        if warning:
+            body["warning"] = warning
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": url})
 
     @extend_schema(
         parameters=[OpenApiParameter(

@@ -9,6 +9,8 @@ from rest_framework import serializers, viewsets
 from executions.models import Flow, validate_name
 from executions.permissions import ModelPermissions
 
+from .pagination import Page
+
 
 class FlowSerializer(serializers.ModelSerializer):
     """A flow: a Python script with `handler(system, this)`; each save bumps `revision`."""
@@ -42,6 +44,7 @@ class FlowSerializer(serializers.ModelSerializer):
 class FlowViewSet(viewsets.ModelViewSet):
     """Stored flows, looked up by name. Reading needs `view_flow`, changing `add/change/delete`."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = Flow.objects.all()
     serializer_class = FlowSerializer
     permission_classes = [ModelPermissions]

@@ -11,7 +11,9 @@ from rest_framework.response import Response
 
 from executions import messages
 from executions.models import Message
-from executions.permissions import HasPermission, ModelPermissions
+from executions.permissions import MayAnswerMessages, ModelPermissions
+
+from .pagination import Page
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -36,6 +38,7 @@ class RespondSerializer(serializers.Serializer):
 class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Message forms of flows; `?status=open` lists only those waiting for an answer."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = (
         Message.objects.select_related("answered_by")
         .annotate(open_first=Case(When(status=Message.Status.OPEN, then=Value(0)),
@@ -46,8 +49,8 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     filterset_fields = ["status", "execution"]
 
     def get_permissions(self) -> list[BasePermission]:
-        if self.action == "respond":  # answering a form changes it
-            return [HasPermission.of("executions.change_message")()]
+        if self.action == "respond":  # who may answer depends on the form's execution
+            return [MayAnswerMessages()]
         return [ModelPermissions()]
 
     @action(detail=True, methods=["post"])

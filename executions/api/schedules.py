@@ -13,12 +13,15 @@ from executions.models import Execution, Schedule
 from executions.permissions import ModelPermissions
 from executions.schedules.saving import ScheduleSerializer, save_schedule
 
+from .pagination import Page
+
 __all__ = ["ScheduleSerializer", "ScheduleViewSet", "save_schedule"]
 
 
 class ScheduleViewSet(viewsets.ModelViewSet):
     """Schedules that start flows; `POST /api/schedules/{name}/run-now/` fires one now."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = Schedule.objects.select_related("flow").order_by("name")
     serializer_class = ScheduleSerializer
     permission_classes = [ModelPermissions]  # run-now is a POST: it needs add_schedule

@@ -9,6 +9,8 @@ from rest_framework import serializers, viewsets
 from executions.models import Setting, validate_name
 from executions.permissions import ModelPermissions
 
+from .pagination import Page
+
 
 class SettingSerializer(serializers.ModelSerializer):
     """A setting: a name and any JSON value."""
@@ -33,6 +35,7 @@ class SettingSerializer(serializers.ModelSerializer):
 class SettingViewSet(viewsets.ModelViewSet):
     """Settings, looked up by name. Reading needs `view_setting`, changing `add/change/delete`."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = Setting.objects.all()
     serializer_class = SettingSerializer
     permission_classes = [ModelPermissions]

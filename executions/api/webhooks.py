@@ -26,6 +26,7 @@ from executions import permissions, webhooks
 from executions.models import Flow, Webhook, validate_name
 
 from .executions import ExecutionSerializer
+from .pagination import Page
 
 
 class WebhookSerializer(serializers.ModelSerializer):
@@ -93,6 +94,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
     """Webhooks, looked up by name. Reading needs `view_webhook`, changing
     `add/change/delete_webhook`, and its mode the matching start permission."""
 
+    pagination_class = Page  # ?limit at most 1000
     queryset = Webhook.objects.select_related("flow", "user")
     serializer_class = WebhookSerializer
     permission_classes = [permissions.ModelPermissions]
@@ -135,7 +137,9 @@ _CALL_RESPONSES = {
     ),
     202: OpenApiResponse(
         OpenApiTypes.OBJECT,
-        description='Still running (or `?async=1`): `{"id": ..., "url": ...}` of the execution.',
+        description='Still running (or `?async=1`): `{"id": ..., "url": ...}` of the execution; '
+        'with `"status": "PENDING", "warning": ...` when it was stored but the broker could not '
+        'take its message (the reconciler sends it: do not call again).',
     ),
     400: OpenApiResponse(OpenApiTypes.OBJECT, description="The JSON body does not parse."),
     403: OpenApiResponse(OpenApiTypes.OBJECT, description="Missing or wrong key."),

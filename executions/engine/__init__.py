@@ -13,6 +13,7 @@ reconciler, records, ...
 
 from __future__ import annotations
 
+from .dispatch import send_warning
 from .ending import cancel_execution, descendant_ids, end_executions, end_timed_out
 from .start import StartError, claim, resolve_flow, run_deferred, start_execution
 from .transitions import NOT_ENDED
@@ -28,6 +29,7 @@ __all__ = [
     "end_timed_out",
     "resolve_flow",
     "run_deferred",
+    "send_warning",
     "start_execution",
     "wait_for",
 ]

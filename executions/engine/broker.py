@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import urlparse
 
 import redis
 from amqp.exceptions import NotFound
@@ -32,6 +33,19 @@ _PRIORITIES: dict[str, dict[str, int]] = {
 # kombu's Redis transport keeps one list per queue and priority step: "<queue>" for step 0,
 # "<queue>\x06\x16<step>" for the others.
 _REDIS_PRIORITY_SEP = "\x06\x16"
+
+
+def where() -> str:
+    """The broker as a log line or an answer may name it: its kind, host and port (never a
+    user name or password)."""
+    url = urlparse(str(settings.BROKER_URL))
+    if url.scheme == "unix":
+        return f"{kind()} at {url.path}"
+    try:
+        port = f":{url.port}" if url.port else ""
+    except ValueError:
+        port = ""
+    return f"{kind()} at {url.hostname or 'localhost'}{port}"
 
 
 def kind() -> str:

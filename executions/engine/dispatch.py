@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import current_app
@@ -14,6 +15,8 @@ from .queues import celery_queue
 # The name of the task in executions/tasks.py. Sent by name, so that the engine does not
 # import its interface (the tasks), which imports the engine.
 RUN_TASK = "executions.run_execution"
+
+log = logging.getLogger(__name__)
 
 
 def dispatch(execution: Execution) -> None:
@@ -31,4 +34,29 @@ def dispatch(execution: Execution) -> None:
         ),
         "ignore_result": True,  # as the task says: outcomes live on the row
     }
-    transaction.on_commit(lambda: current_app.send_task(RUN_TASK, (pk,), **options))
+
+    def send() -> None:
+        # The row is committed: the execution is accepted whatever the broker does now. A
+        # send that fails leaves it PENDING, and the reconciler sends it again (after
+        # AUTOMATION_PENDING_RESEND_SECONDS); the caller learns it from `send_warning`.
+        try:
+            current_app.send_task(RUN_TASK, (pk,), **options)
+        except Exception as exc:
+            where = broker.where()
+            log.warning(
+                "execution %s: the broker (%s) did not take its message (%s); it stays "
+                "PENDING for the reconciler", pk, where, type(exc).__name__,
+                extra={"execution_id": pk},
+            )
+            execution._send_warning = (  # type: ignore[attr-defined]
+                f"accepted, but the broker ({where}) could not take its message "
+                f"({type(exc).__name__}): it stays PENDING and is sent again within "
+                "AUTOMATION_PENDING_RESEND_SECONDS"
+            )
+
+    transaction.on_commit(send)
+
+
+def send_warning(execution: Execution) -> str:
+    """"" or why this execution's message is not with the broker yet (its send failed)."""
+    return str(getattr(execution, "_send_warning", ""))

@@ -21,7 +21,7 @@ from flow_api.exceptions import (
 from ..models import Execution, ExecutionLog, Flow, Message, Setting
 from . import ending, runner, start, transitions, waiting
 from .guard import guard
-from .records import json_safe, record
+from .records import json_safe, output_too_large, record
 
 _EXECUTION_FILTERS = {
     "id", "name", "type", "status", "mode", "parent_execution_id", "root_execution_id", "flow",
@@ -104,7 +104,7 @@ class EnginePort:
                     script=target.get("script") or "",
                     connection=target.get("connection"),
                     connector_type=target.get("connector_type"),
-                    input_value=json_safe(inputs),
+                    input_value=json_safe(inputs, "input_value"),
                     name=name,
                     parent=parent,
                     run=run,
@@ -184,7 +184,11 @@ class EnginePort:
             execution = self._execution(execution_id)
             fields = []
             if output_value is not None:
-                execution.output_value = {**execution.output_value, **json_safe(output_value)}
+                output = {**execution.output_value, **json_safe(output_value, "output_value")}
+                too_large = output_too_large(output)
+                if too_large:
+                    raise FlowApiError(too_large)
+                execution.output_value = output
                 fields.append("output_value")
             if name is not None:
                 execution.name = str(name)[:255]
@@ -204,7 +208,7 @@ class EnginePort:
         with self._shielded():
             if _replaying(guard().current(execution_id)):
                 return
-            data = json_safe(data)
+            data = json_safe(data, "the log's data")
             extra = len(json.dumps(data)) if data else 0
             text, over = _capped_log_text(guard().current(execution_id), text, extra)
             if over:  # the note goes in once; the flow then ends with the error
@@ -239,7 +243,7 @@ class EnginePort:
                 exists = found is not None or Setting.objects.filter(name=name).exists()
                 return exists, found
             if op == "save":
-                Setting.objects.update_or_create(name=name, defaults={"value": json_safe(value)})
+                Setting.objects.update_or_create(name=name, defaults={"value": json_safe(value, f"setting {name!r}")})
                 return None
             if op == "delete":
                 Setting.objects.filter(name=name).delete()

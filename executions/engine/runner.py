@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
+import io
 import linecache
 import logging
+import sys
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import CodeType, TracebackType
 from typing import Any
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 import flow_api
@@ -21,7 +25,7 @@ from flow_api.exceptions import ExecutionEnded, ExecutionParked, ExecutionTermin
 from ..models import Execution, ExecutionLog, Flow
 from . import connections, limits, notify, parking, transitions
 from .guard import guard
-from .records import json_safe, record
+from .records import a_type, json_safe, output_too_large, record
 
 log = logging.getLogger(__name__)
 Status = Execution.Status
@@ -81,6 +85,10 @@ def _load_handler(execution: Execution) -> tuple[Callable[..., Any], bool, str]:
         exec(code, namespace)
     except Exception as exc:
         raise ScriptError(_describe(exc, filename, "while loading the script")) from None
+    except (ExecutionEnded, ExecutionParked, ExecutionTerminated):
+        raise
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt... at the script's top level
+        raise ScriptError(_describe_base(exc, filename)) from None
     handler = namespace.get("handler")
     if not callable(handler):
         raise ScriptError(f"the script defines no handler(system, this) function ({filename})")
@@ -113,6 +121,17 @@ def _describe(exc: BaseException, filename: str, where: str = "") -> str:
     if line is not None:
         return f"{text} (line {line} of {filename})"
     return f"{text} ({where or 'outside the flow script'})"
+
+
+def _describe_base(exc: BaseException, filename: str) -> str:
+    """A BaseException from flow code: its name, its text if any, and the flow's line."""
+    line = _flow_line(exc.__traceback__, filename)
+    if isinstance(exc, SystemExit):
+        where = f" (line {line} of {filename})" if line is not None else ""
+        return f"the flow called sys.exit({exc.code!r}){where}"
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    where = f"line {line} of {filename}" if line is not None else "outside the flow script"
+    return f"{text} raised by the flow ({where})"
 
 
 def _flow_traceback(exc: BaseException, filename: str) -> str:
@@ -202,14 +221,15 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
             "started again, their results are returned",
         )
     try:
-        handler, takes_inputs, filename = _load_handler(execution)
-        this = flow_api.Execution(record(execution))
-        system = flow_api.System(execution.pk)
-        args: tuple[Any, ...] = (system, this)
-        if takes_inputs:
-            args = (system, this, dict(execution.input_value))
-        with g.interruptible():
-            result = handler(*args)
+        with flow_output(execution.pk):
+            handler, takes_inputs, filename = _load_handler(execution)
+            this = flow_api.Execution(record(execution))
+            system = flow_api.System(execution.pk)
+            args: tuple[Any, ...] = (system, this)
+            if takes_inputs:
+                args = (system, this, dict(execution.input_value))
+            with g.interruptible():
+                result = handler(*args)
     except ExecutionParked:
         return PARKED, "", None
     except ExecutionEnded as end:
@@ -221,9 +241,7 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
     except ScriptError as exc:
         return Status.ENDED_ERROR, str(exc), None
     except SystemExit as exc:  # a BaseException: it would otherwise stop the worker process
-        line = _flow_line(exc.__traceback__, filename)
-        where = f" (line {line} of {filename})" if line is not None else ""
-        return Status.ENDED_ERROR, f"the flow called sys.exit({exc.code!r}){where}", None
+        return Status.ENDED_ERROR, _describe_base(exc, filename), None
     except Exception as exc:
         ExecutionLog.objects.create(
             execution_id=execution.pk,
@@ -231,16 +249,110 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
             text=_flow_traceback(exc, filename),
         )
         return Status.ENDED_ERROR, _describe(exc, filename), None
+    except BaseException as exc:  # KeyboardInterrupt, GeneratorExit, BaseException itself...
+        # Left to Celery, these would leave the row RUNNING or kill the pool process.
+        if g.any_terminated():  # the flow turned the cancel interrupt into something else
+            if g.is_terminated(execution.pk):
+                return None, "", None
+            return Status.ENDED_CANCELLED, "cancelled with its parent", None
+        ExecutionLog.objects.create(
+            execution_id=execution.pk,
+            level=ExecutionLog.Level.ERROR,
+            text=_flow_traceback(exc, filename),
+        )
+        return Status.ENDED_ERROR, _describe_base(exc, filename), None
     if isinstance(result, ExecutionEnded):  # `return this.success()` never gets here; safe anyway
         return result.status, result.message, None
-    if isinstance(result, dict):
+    if result is None:
+        return Status.ENDED_SUCCESS, execution.message, None
+    if not isinstance(result, dict):  # never dropped in silence: the flow meant to return it
+        return Status.ENDED_ERROR, (
+            f"the handler returned {a_type(result)}; it may return a dict of "
+            "outputs (output_value) or None"
+        ), None
+    try:
+        result = json_safe(result, "output_value")
+    except FlowApiError as exc:  # the flow's fault, not the engine's: say so
+        return Status.ENDED_ERROR, f"the handler's returned outputs: {exc}", None
+    output = {**execution.output_value, **result}
+    too_large = output_too_large(output)
+    if too_large:
+        return Status.ENDED_ERROR, f"the handler's returned outputs: {too_large}", None
+    execution.output_value = output
+    return Status.ENDED_SUCCESS, execution.message, execution.output_value
+
+
+class _FlowStream(io.TextIOBase):
+    """sys.stdout or sys.stderr while a flow runs: each line goes into the execution's log,
+    through the port's `log`, so under the same caps as `this.log` (and never into the
+    worker's own log)."""
+
+    def __init__(self, execution_id: int, level: str) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+        self.level = level
+        self.pending: list[str] = []
+        self.size = 0
+        self.sending = False  # what the log call itself writes (a warning) is not logged again
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        if self.sending:
+            return len(text)
+        self.pending.append(text)
+        self.size += len(text)
+        if "\n" in text or self.size > int(settings.AUTOMATION["LOG_ENTRY_MAX_BYTES"]):
+            self._send(final=False)
+        return len(text)
+
+    def flush(self) -> None:
+        self._send(final=True)
+
+    def _send(self, *, final: bool) -> None:
+        buffered = "".join(self.pending)
+        if final or self.size > int(settings.AUTOMATION["LOG_ENTRY_MAX_BYTES"]):
+            entry, rest = buffered, ""  # a long line without an end goes in as it is
+        else:  # whole lines go in now, the unfinished last one waits for its end
+            cut = buffered.rfind("\n") + 1
+            entry, rest = buffered[:cut], buffered[cut:]
+        self.pending, self.size = ([rest], len(rest)) if rest else ([], 0)
+        if not entry:
+            return
+        # PostgreSQL's text holds no NUL and no lone surrogate: show them escaped instead.
+        entry = entry.removesuffix("\n").replace("\x00", "\\x00")
+        entry = entry.encode("utf-8", "backslashreplace").decode("utf-8")
+        self.sending = True
         try:
-            result = json_safe(result)
-        except FlowApiError as exc:  # the flow's fault, not the engine's: say so
-            return Status.ENDED_ERROR, f"the handler's returned outputs: {exc}", None
-        execution.output_value = {**execution.output_value, **result}
-        return Status.ENDED_SUCCESS, execution.message, execution.output_value
-    return Status.ENDED_SUCCESS, execution.message, None
+            flow_api.port.get().log(self.execution_id, self.level, entry, {})
+        finally:
+            self.sending = False
+
+
+@contextlib.contextmanager
+def flow_output(execution_id: int) -> Iterator[None]:
+    """Capture the flow's print() and stderr into its execution log while the block runs."""
+    streams = _FlowStream(execution_id, "INFO"), _FlowStream(execution_id, "WARNING")
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = streams
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(BaseException):  # the flow's own exception is what counts
+            for stream in streams:
+                stream.flush()
+        raise
+    else:
+        for stream in streams:  # over the log's cap: FlowApiError, as this.log would raise
+            stream.flush()
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 # What runs a CONNECTION or SCHEDULE execution instead of a script: `run(execution)` returns

@@ -14,7 +14,9 @@ The flow receives `input_value` = {method, path, query, headers, json | data}, w
 key and without authentication headers. A synchronous call (the default) answers with the
 ended execution as JSON: 200 when it ended in success, 500 when it ended in error or was
 cancelled, 202 `{"id", "url"}` when it still runs after AUTOMATION["WEBHOOK_WAIT_SECONDS"].
-`?async=1` answers 202 at once. A flow shapes its own answer by saving the output key
+`?async=1` answers 202 at once, and so does a call whose execution was stored while the
+broker could not take its message (with its `status` and a `warning`; the reconciler sends
+it). A flow shapes its own answer by saving the output key
 `webhook_response` = {"status": int, "headers": {...}, "json": ... | "body": ...}.
 """
 
@@ -30,6 +32,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from ..engine.dispatch import send_warning
 from ..engine.records import execution_json
 from ..engine.start import StartError, start_execution
 from ..engine.waiting import wait_for
@@ -116,8 +119,9 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
     except StartError as exc:  # e.g. its flow was disabled
         return JsonResponse({"detail": f"webhook {name!r} cannot start: {exc.message}"}, status=404)
 
-    if request.GET.get("async", "").lower() in _TRUE:
-        return _accepted(request, execution)
+    warning = send_warning(execution)
+    if warning or request.GET.get("async", "").lower() in _TRUE:  # accepted: never a 500
+        return _accepted(request, execution, warning)
     wait = float(settings.AUTOMATION["WEBHOOK_WAIT_SECONDS"])
     ended = wait_for([execution.pk], timeout=wait)
     if not ended or not ended[0].is_ended:
@@ -209,9 +213,12 @@ def _query(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _accepted(request: HttpRequest, execution: Execution) -> JsonResponse:
+def _accepted(request: HttpRequest, execution: Execution, warning: str = "") -> JsonResponse:
     url = request.build_absolute_uri(reverse("execution-detail", args=[execution.pk]))
-    response = JsonResponse({"id": execution.pk, "url": url}, status=202)
+    body: dict[str, Any] = {"id": execution.pk, "url": url}
+    if warning:
+        body.update(status=execution.status, warning=warning)
+    response = JsonResponse(body, status=202)
     response["Location"] = url
     return response
 

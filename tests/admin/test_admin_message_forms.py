@@ -147,3 +147,26 @@ def test_answering_needs_the_change_message_permission(waiting: Any) -> None:
     assert client.post(answer_url(message), {"city": "Vienna", "count": "1"}).status_code == 403
     message.refresh_from_db()
     assert message.status == Message.Status.OPEN
+
+
+def test_a_developer_answers_in_the_admin_only_the_forms_of_their_own_try(waiting: Any) -> None:
+    _, productive = waiting
+    user = User.objects.create_user("dev", password="pw-dev-12345", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_message", "view_execution", "try_execution"])
+    )
+    own = Execution.objects.create(name="try", queue="default", status="WAITING",
+                                   mode="development", user=user)
+    mine = Message.objects.create(execution=own, subject="Mine", body=FORM)
+    client = Client()
+    client.force_login(user)
+
+    page = client.get(reverse("admin:executions_message_change", args=[mine.pk])).content.decode()
+    assert "You may not answer forms" not in page
+    assert client.post(answer_url(mine), {"city": "Graz", "count": "2"}).status_code == 302
+    mine.refresh_from_db()
+    assert mine.status == Message.Status.ANSWERED and mine.answered_by == user
+
+    assert client.post(answer_url(productive), {"city": "Graz", "count": "2"}).status_code == 403
+    productive.refresh_from_db()
+    assert productive.status == Message.Status.OPEN
