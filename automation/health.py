@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from executions.api.errors import first_line
 from executions.engine import notify, workers_status
 from executions.engine.metrics import EngineCollector
 from executions.engine.queues import celery_queue, default_group
@@ -37,11 +38,6 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 @require_GET
 @never_cache
 def ready(request: HttpRequest) -> JsonResponse:
@@ -52,7 +48,7 @@ def ready(request: HttpRequest) -> JsonResponse:
             cursor.execute("SELECT 1")
         checks["database"] = "ok"
     except DatabaseError as exc:
-        checks["database"] = _first_line(exc)
+        checks["database"] = first_line(exc)
         missing.append("database")
     workers: dict[str, list[str]] = {}
     try:
@@ -60,7 +56,7 @@ def ready(request: HttpRequest) -> JsonResponse:
         checks["redis"] = "ok"
         workers = workers_status.live_workers()
     except (redis.RedisError, OSError) as exc:
-        checks["redis"] = _first_line(exc)
+        checks["redis"] = first_line(exc)
         missing.append("redis")
     group = default_group()
     wanted = {celery_queue(group, "productive"), celery_queue(group, "development")}
@@ -98,5 +94,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
     try:
         body = generate_latest(_REGISTRY)
     except (redis.RedisError, OSError) as exc:
-        return JsonResponse({"detail": f"Redis is unavailable: {_first_line(exc)}"}, status=503)
+        return JsonResponse({"detail": f"Redis is unavailable: {first_line(exc)}"}, status=503)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -57,18 +57,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"non_field_errors": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DataError | ValueError):
         # A value the database cannot hold (a NUL byte, a number out of range, ...).
-        logger.warning("API request refused by the database: %s", _first_line(exc))
+        logger.warning("API request refused by the database: %s", first_line(exc))
         return Response(
-            {"detail": f"a value in the request is not valid: {_first_line(exc)}"},
+            {"detail": f"a value in the request is not valid: {first_line(exc)}"},
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, ProtectedError | RestrictedError):
         return Response(
-            {"detail": f"it is still in use: {_first_line(exc)}"}, status=status.HTTP_409_CONFLICT
+            {"detail": f"it is still in use: {first_line(exc)}"}, status=status.HTTP_409_CONFLICT
         )
     if isinstance(exc, IntegrityError):
         return Response(
-            {"detail": f"conflicts with existing data: {_first_line(exc)}"},
+            {"detail": f"conflicts with existing data: {first_line(exc)}"},
             status=status.HTTP_409_CONFLICT,
         )
     logger.exception("API request failed", exc_info=exc)
@@ -88,7 +88,7 @@ UNAVAILABLE = {"detail": "the database is unavailable or busy; try again later"}
 
 
 def log_unavailable(exc: BaseException) -> None:
-    logger.warning("database unavailable: %s", _first_line(exc))
+    logger.warning("database unavailable: %s", first_line(exc))
 
 
 class DatabaseUnavailableMiddleware:
@@ -109,7 +109,7 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
