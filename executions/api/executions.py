@@ -253,6 +253,8 @@ class ExecutionViewSet(
             return Response({exc.field: [exc.message]}, status=answer)
         warning = engine.send_warning(execution)  # accepted all the same: never wait on it
         wait = data.get("wait") if not warning else None
+        if wait:  # on a queue nobody serves, say so within seconds, not after the whole wait
+            wait, warning = engine.bounded_wait(execution, wait)
         ended = engine.wait_for([execution.pk], timeout=wait) if wait else []
         if ended:  # the row as wait_for read it; its flow (for the name) as start read it
             flow = execution.flow
@@ -262,7 +264,7 @@ class ExecutionViewSet(
             execution = self.get_queryset().get(pk=execution.pk)
         url = request.build_absolute_uri(f"{request.path.rstrip('/')}/{execution.pk}/")
         body = ExecutionSerializer(execution).data
-        if warning:
+        if warning and not execution.is_ended:
             body["warning"] = warning
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": url})
 

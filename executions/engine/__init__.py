@@ -18,10 +18,12 @@ from .ending import cancel_execution, descendant_ids, end_executions, end_timed_
 from .start import StartError, claim, resolve_flow, run_deferred, start_execution
 from .transitions import NOT_ENDED
 from .waiting import wait_for
+from .workers_status import bounded_wait
 
 __all__ = [
     "NOT_ENDED",
     "StartError",
+    "bounded_wait",
     "cancel_execution",
     "claim",
     "descendant_ids",

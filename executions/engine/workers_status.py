@@ -171,3 +171,20 @@ def unserved_reason(execution: Execution) -> str:
     if served is not None and queue not in served:
         return f"no worker serves queue {queue}"
     return ""
+
+
+# A start awaited on a queue no live worker consumes is told so after this long, rather than
+# after its whole wait (a worker may still come: the execution stays PENDING for it).
+UNSERVED_WAIT_SECONDS = 3.0
+
+
+def bounded_wait(execution: Execution, wait: float) -> tuple[float, str]:
+    """How long to wait for a just-started execution, and a warning: when no live worker
+    consumes its queue, at most UNSERVED_WAIT_SECONDS, and the warning says which queue."""
+    reason = unserved_reason(execution)
+    if not reason:
+        return wait, ""
+    return (
+        min(wait, UNSERVED_WAIT_SECONDS),
+        f"{reason}: the execution stays PENDING until a worker for that queue starts",
+    )

@@ -36,6 +36,7 @@ from ..engine.dispatch import send_warning
 from ..engine.records import execution_json
 from ..engine.start import StartError, start_execution
 from ..engine.waiting import wait_for
+from ..engine.workers_status import bounded_wait
 from ..models import Execution, Webhook
 from ..permissions import may_start
 
@@ -122,10 +123,11 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
     warning = send_warning(execution)
     if warning or request.GET.get("async", "").lower() in _TRUE:  # accepted: never a 500
         return _accepted(request, execution, warning)
-    wait = float(settings.AUTOMATION["WEBHOOK_WAIT_SECONDS"])
+    # On a queue nobody serves, say so within seconds, not after the whole wait.
+    wait, warning = bounded_wait(execution, float(settings.AUTOMATION["WEBHOOK_WAIT_SECONDS"]))
     ended = wait_for([execution.pk], timeout=wait)
     if not ended or not ended[0].is_ended:
-        return _accepted(request, execution)
+        return _accepted(request, execution, warning)
     # The row as wait_for read it once it had ended (an ended row does not change); its
     # flow (for the name in the JSON) is the webhook's, which started it.
     answered = ended[0]

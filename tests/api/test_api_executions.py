@@ -217,3 +217,22 @@ def test_an_unknown_execution_is_a_json_404(api):
     assert api.post("/api/executions/999999/cancel/").status_code == 404
     assert api.get("/api/executions/999999/logs/").status_code == 404
     assert api.get("/api/executions/not-a-number/").json()["detail"]
+
+
+def test_a_wait_on_a_queue_no_worker_serves_is_answered_within_seconds(api, make_flow):
+    make_flow("stranded", "def handler(system, this):\n    return {'ran': True}\n", queue="nowhere")
+    started = time.monotonic()
+    answer = api.post("/api/executions/", {"flow": "stranded", "wait": 60}, format="json")
+    took = time.monotonic() - started
+    assert answer.status_code == 201, answer.json()
+    body = answer.json()
+    assert body["status"] == "PENDING"  # left for a worker that may come
+    assert "no worker serves queue nowhere.productive" in body["warning"]
+    assert "no worker serves queue nowhere.productive" in body["waiting_reason"]
+    assert took < 10, f"answered after {took:.1f} s"
+
+
+def test_a_wait_on_a_served_queue_has_no_warning(api, make_flow):
+    make_flow("served", "def handler(system, this):\n    return {'ran': True}\n")
+    body = api.post("/api/executions/", {"flow": "served", "wait": 30}, format="json").json()
+    assert body["status"] == "ENDED_SUCCESS" and "warning" not in body

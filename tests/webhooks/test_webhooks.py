@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from executions.models import Execution, Webhook
+from executions.models import Execution, Flow, Webhook
 
 from ..workers import wait_until
 
@@ -301,3 +302,14 @@ def test_the_admin_shows_an_orphaned_webhook(api, make_flow, admin, client):
     Webhook.objects.filter(name="orders").update(user=None)
     page = client.get("/admin/executions/webhook/").content.decode()
     assert "orphaned: it has no owner" in page
+
+
+def test_a_synchronous_call_on_a_queue_no_worker_serves_answers_202_within_seconds(api, caller, make_flow):
+    url, key = _webhook(api, make_flow)
+    Flow.objects.filter(name="hooked").update(queue="nowhere")
+    started = time.monotonic()
+    answer = caller.post(f"{url}?key={key}", {}, format="json")
+    assert answer.status_code == 202, answer.content
+    assert answer.json()["status"] == "PENDING"
+    assert "no worker serves queue nowhere.productive" in answer.json()["warning"]
+    assert time.monotonic() - started < 10
