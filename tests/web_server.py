@@ -19,11 +19,17 @@ from .private_services import free_port
 from .workers import ROOT, database_url, stop_process_group, wait_until
 
 
+def procfile() -> dict[str, str]:
+    """The Procfile's processes: name -> command."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    entries = [line.split(":", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {name.strip(): command.strip() for name, command in entries}
+
+
 def procfile_command(name: str) -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"the Procfile has no {name}: line")
+    command = procfile().get(name)
+    assert command, f"the Procfile has no {name}: line"
+    return command
 
 
 def web_env(static_root: Path, **extra: str) -> dict[str, str]:

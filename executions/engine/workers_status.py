@@ -1,16 +1,15 @@
 """Which queues live workers serve, and why a PENDING execution has not started.
 
-Two sources. Each worker reports the queues it consumes itself, every heartbeat, into one
-Redis hash (`report_served_queues`, started when the worker is set up): that is what the
-JSON of a PENDING execution reads (`unserved_reason`: one HGETALL, never a broadcast, so
-turning executions into JSON never waits for workers to answer). And, for the admin's
-"live workers" box and explicit refreshes, the workers can be asked:
-
-The workers themselves are asked (`celery inspect active_queues`, a broadcast that waits
-`INSPECT_TIMEOUT` seconds for answers). Their answer is kept in Redis for `CACHE_SECONDS`,
-shared by every web and worker process, so that a page or API list of PENDING executions
-costs one Redis GET, and at most one process at a time asks the workers again (the others
-use the previous answer meanwhile).
+Two sources:
+- each worker reports itself, every heartbeat, into one Redis hash (`start_reporting`,
+  begun when the worker is set up; withdrawn when it stops). Reading it is one HGETALL,
+  never a broadcast: `live_workers` (for /ready and /metrics), `unserved_reason` (the JSON
+  of a PENDING execution) and `bounded_wait` (a start awaited on a queue nobody serves is
+  answered within seconds) read it;
+- for the admin's "live workers" box and explicit refreshes, the workers are asked
+  (`celery inspect active_queues`, a broadcast that waits `INSPECT_TIMEOUT` seconds). That
+  answer is kept in Redis for `CACHE_SECONDS`, shared by every process, and at most one
+  process at a time asks again (the others use the previous answer meanwhile).
 """
 
 from __future__ import annotations

@@ -13,17 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
+from ..web_server import procfile
+
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ("web", "worker", "beat")
 # Every variable automation/settings.py needs to point a container at shared services and
 # keep secrets equal across web and workers (a worker must decrypt what web encrypted).
 REQUIRED_ENVIRONMENT = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FIELD_ENCRYPTION_KEY")
-
-
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    entries = [line.split(":", 1) for line in lines if line.strip() and not line.startswith("#")]
-    return {name.strip(): command.strip() for name, command in entries}
 
 
 def compose_services() -> dict[str, Any]:
