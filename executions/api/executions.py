@@ -253,13 +253,12 @@ class ExecutionViewSet(
             return Response({exc.field: [exc.message]}, status=answer)
         warning = engine.send_warning(execution)  # accepted all the same: never wait on it
         wait = data.get("wait") if not warning else None
-        if wait:  # on a queue nobody serves, say so within seconds, not after the whole wait
-            wait, warning = engine.bounded_wait(execution, wait)
-        ended = engine.wait_for([execution.pk], timeout=wait) if wait else []
-        if ended:  # the row as wait_for read it; its flow (for the name) as start read it
-            flow = execution.flow
-            execution = ended[0]
-            execution.flow = flow
+        read = None
+        if wait:  # on a queue nobody serves, said within seconds, not after the whole wait
+            read, warning = engine.wait_for_started(execution, wait)
+        if read is not None:  # the row as the wait read it; its flow (for the name) as start read it
+            read.flow = execution.flow
+            execution = read
         else:
             execution = self.get_queryset().get(pk=execution.pk)
         url = request.build_absolute_uri(f"{request.path.rstrip('/')}/{execution.pk}/")

@@ -17,13 +17,11 @@ from .dispatch import send_warning
 from .ending import cancel_execution, descendant_ids, end_executions, end_timed_out
 from .start import StartError, claim, resolve_flow, run_deferred, start_execution
 from .transitions import NOT_ENDED
-from .waiting import wait_for
-from .workers_status import bounded_wait
+from .waiting import wait_for, wait_for_started
 
 __all__ = [
     "NOT_ENDED",
     "StartError",
-    "bounded_wait",
     "cancel_execution",
     "claim",
     "descendant_ids",
@@ -34,4 +32,5 @@ __all__ = [
     "send_warning",
     "start_execution",
     "wait_for",
+    "wait_for_started",
 ]

@@ -22,6 +22,7 @@ from .guard import guard
 from .queues import serves
 from .start import claim
 from .transitions import mark_running, mark_waiting
+from .workers_status import unserved_reason
 
 Status = Execution.Status
 
@@ -173,3 +174,26 @@ def wait_for(
         # Keyed by id, so no ORDER BY (the model's default ordering costs compile time).
         final.update((e.pk, e) for e in Execution.objects.filter(pk__in=again).order_by())
     return [final[pk] for pk in ids if pk in final]
+
+
+# A start awaited on a queue no live worker consumes is told so after this long, rather than
+# after its whole wait (a worker may still come: the execution stays PENDING for it).
+UNSERVED_WAIT_SECONDS = 3.0
+
+
+def wait_for_started(execution: Execution, timeout: float) -> tuple[Execution | None, str]:
+    """Wait (at most `timeout`) for an execution just started from outside (the API, a
+    webhook); return the row as last read (None if gone) and a warning. Should it not have
+    ended within UNSERVED_WAIT_SECONDS while no live worker consumes its queue, return then,
+    with a warning naming the queue. The workers' reports are read only in that case, so
+    the common, quick execution costs nothing more."""
+    first = wait_for([execution.pk], timeout=min(timeout, UNSERVED_WAIT_SECONDS))
+    if (first and first[0].is_ended) or timeout <= UNSERVED_WAIT_SECONDS:
+        return (first[0] if first else None), ""
+    reason = unserved_reason(first[0] if first else execution)
+    if reason:
+        return (first[0] if first else None), (
+            f"{reason}: the execution stays PENDING until a worker for that queue starts"
+        )
+    rest = wait_for([execution.pk], timeout=timeout - UNSERVED_WAIT_SECONDS)
+    return (rest[0] if rest else None), ""

@@ -4,8 +4,7 @@ Two sources:
 - each worker reports itself, every heartbeat, into one Redis hash (`start_reporting`,
   begun when the worker is set up; withdrawn when it stops). Reading it is one HGETALL,
   never a broadcast: `live_workers` (for /ready and /metrics), `unserved_reason` (the JSON
-  of a PENDING execution) and `bounded_wait` (a start awaited on a queue nobody serves is
-  answered within seconds) read it;
+  of a PENDING execution, and executions.engine.waiting's `wait_for_started`) read it;
 - for the admin's "live workers" box and explicit refreshes, the workers are asked
   (`celery inspect active_queues`, a broadcast that waits `INSPECT_TIMEOUT` seconds). That
   answer is kept in Redis for `CACHE_SECONDS`, shared by every process, and at most one
@@ -171,19 +170,3 @@ def unserved_reason(execution: Execution) -> str:
         return f"no worker serves queue {queue}"
     return ""
 
-
-# A start awaited on a queue no live worker consumes is told so after this long, rather than
-# after its whole wait (a worker may still come: the execution stays PENDING for it).
-UNSERVED_WAIT_SECONDS = 3.0
-
-
-def bounded_wait(execution: Execution, wait: float) -> tuple[float, str]:
-    """How long to wait for a just-started execution, and a warning: when no live worker
-    consumes its queue, at most UNSERVED_WAIT_SECONDS, and the warning says which queue."""
-    reason = unserved_reason(execution)
-    if not reason:
-        return wait, ""
-    return (
-        min(wait, UNSERVED_WAIT_SECONDS),
-        f"{reason}: the execution stays PENDING until a worker for that queue starts",
-    )

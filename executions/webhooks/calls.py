@@ -35,8 +35,7 @@ from django.urls import reverse
 from ..engine.dispatch import send_warning
 from ..engine.records import execution_json
 from ..engine.start import StartError, start_execution
-from ..engine.waiting import wait_for
-from ..engine.workers_status import bounded_wait
+from ..engine.waiting import wait_for_started
 from ..models import Execution, Webhook
 from ..permissions import may_start
 
@@ -123,14 +122,14 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
     warning = send_warning(execution)
     if warning or request.GET.get("async", "").lower() in _TRUE:  # accepted: never a 500
         return _accepted(request, execution, warning)
-    # On a queue nobody serves, say so within seconds, not after the whole wait.
-    wait, warning = bounded_wait(execution, float(settings.AUTOMATION["WEBHOOK_WAIT_SECONDS"]))
-    ended = wait_for([execution.pk], timeout=wait)
-    if not ended or not ended[0].is_ended:
+    # On a queue nobody serves, said within seconds, not after the whole wait.
+    answered, warning = wait_for_started(
+        execution, float(settings.AUTOMATION["WEBHOOK_WAIT_SECONDS"])
+    )
+    if answered is None or not answered.is_ended:
         return _accepted(request, execution, warning)
-    # The row as wait_for read it once it had ended (an ended row does not change); its
+    # The row as the wait read it once it had ended (an ended row does not change); its
     # flow (for the name in the JSON) is the webhook's, which started it.
-    answered = ended[0]
     answered.flow = webhook.flow
     return _answer(answered)
 
