@@ -55,6 +55,7 @@ def ready(request: HttpRequest) -> JsonResponse:
         notify.client().ping()
         checks["redis"] = "ok"
         workers = workers_status.live_workers()
+        checks["isolation"] = workers_status.worker_isolation()
     except (redis.RedisError, OSError) as exc:
         checks["redis"] = first_line(exc)
         missing.append("redis")

@@ -8,6 +8,7 @@ and a bad value stops the start with a message that names the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from datetime import timedelta
@@ -44,6 +45,13 @@ def _env_number(name: str, default: float, *, minimum: float = 0) -> float:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
     if value < minimum:
         raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={os.environ.get(name)!r} must be one of: {', '.join(choices)}.")
     return value
 
 
@@ -341,6 +349,20 @@ AUTOMATION: dict[str, Any] = {
     "PARK_AFTER_SECONDS": _env_number("AUTOMATION_PARK_AFTER_SECONDS", 60.0, minimum=0),
     # Callers of /metrics from outside loopback send `Authorization: Bearer <this>`.
     "METRICS_TOKEN": os.environ.get("AUTOMATION_METRICS_TOKEN", ""),
+    # Flow code runs in a host process of its own (executions/engine/hosts.py,
+    # docs/README-security.md). "full": as FLOW_USER, which a worker running as root
+    # becomes for it; where that is not possible flows are refused, saying why. "none":
+    # as the worker's own user, for a single trusted user only.
+    "FLOW_ISOLATION": _env_choice("AUTOMATION_FLOW_ISOLATION", "full", ("full", "none")),
+    "FLOW_USER": os.environ.get("AUTOMATION_FLOW_USER", "nobody"),
+    # Names of the worker's environment variables a flow may read (PATH, LANG, TZ always).
+    "FLOW_ENV": [n for n in re.split(r"[,\s]+", os.environ.get("AUTOMATION_FLOW_ENV", "")) if n],
+    "FLOW_MAX_MEMORY_MB": _env_int("AUTOMATION_FLOW_MAX_MEMORY_MB", 1024, minimum=64),
+    "FLOW_MAX_PROCESSES": _env_int("AUTOMATION_FLOW_MAX_PROCESSES", 256, minimum=8),
+    "FLOW_MAX_OPEN_FILES": _env_int("AUTOMATION_FLOW_MAX_OPEN_FILES", 1024, minimum=32),
+    # A cancelled or timed-out flow that goes on this long after being interrupted has its
+    # host killed, with everything it started.
+    "FLOW_CANCEL_GRACE_SECONDS": _env_number("AUTOMATION_FLOW_CANCEL_GRACE_SECONDS", 3.0, minimum=0.1),
 }
 
 # --- Django REST framework ----------------------------------------------------------------

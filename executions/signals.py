@@ -27,7 +27,7 @@ from django.db.models.signals import post_save
 import flow_api.port
 
 from . import messages, schedules
-from .engine import metrics, port, queues, runner, shutdown, workers_status
+from .engine import hosts, metrics, port, queues, runner, shutdown, workers_status
 from .engine.dispatch import RUN_TASK
 from .engine.reconciler import settle_lost
 from .models import (
@@ -46,9 +46,15 @@ _JOB_COUNTER = re.compile(r"\s*Job: \d+\.?")
 
 
 def record_served_queues(sender: object, instance: object, **kwargs: object) -> None:
-    """A worker is set up: note what it consumes, and report it every heartbeat."""
+    """A worker is set up: note what it consumes, and report it every heartbeat; say how
+    its flows are isolated (the same words go into its reports, for /ready and the dashboard)."""
     served = set(instance.app.amqp.queues.consume_from)  # type: ignore[attr-defined]
     queues.set_served_queues(served)
+    isolation = hosts.isolation()
+    (log.error if isolation.refused else log.info)(
+        "flow isolation: %s%s", isolation.description,
+        " (AUTOMATION_FLOW_ISOLATION=full): flows are refused" if isolation.refused else "",
+    )
     workers_status.start_reporting(str(sender), served)
 
 
@@ -85,7 +91,10 @@ def on_worker_lost(
         log.exception("could not end the execution of lost task %s", task_id)
 
 
-def flush_metrics(**kwargs: object) -> None:
+def on_process_shutdown(**kwargs: object) -> None:
+    """A pool process stops: its flow hosts go, and its last metric increments are sent
+    (it exits without atexit)."""
+    hosts.shut_down()
     metrics.flush()
 
 
@@ -109,5 +118,4 @@ def connect() -> None:
     worker_shutting_down.connect(withdraw_served_queues, weak=False)
     worker_ready.connect(shutdown.reconcile_after_start, weak=False)
     task_failure.connect(on_worker_lost, weak=False)
-    # A pool process that stops sends its last metric increments (it exits without atexit).
-    worker_process_shutdown.connect(flush_metrics, weak=False)
+    worker_process_shutdown.connect(on_process_shutdown, weak=False)

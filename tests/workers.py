@@ -90,6 +90,9 @@ def start_worker(
         **(extra_env or {}),
     }
     hostname = f"{name}@{os.uname().nodename}-{os.getpid()}"
+    # Flows see only the environment a worker lets through: this one tells which worker ran them.
+    env["AUTOMATION_TEST_WORKER"] = hostname
+    env["AUTOMATION_FLOW_ENV"] = f"{env.get('AUTOMATION_FLOW_ENV', '')} AUTOMATION_TEST_WORKER".strip()
     command = [
         sys.executable, "-m", "celery", "-A", "automation", "worker",
         "-P", pool, "-c", str(concurrency), "-Q", ",".join(queues), "-n", hostname,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import redis
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -678,5 +679,9 @@ def live_workers() -> dict[str, Any]:
     """The queues live workers consume, from `workers_status` (cached `inspect active_queues`)."""
     served = workers_status.served_queues()
     if served is None:
-        return {"known": False, "queues": []}
-    return {"known": True, "queues": sorted(served)}
+        return {"known": False, "queues": [], "isolation": []}
+    try:
+        isolation = sorted(workers_status.worker_isolation().items())
+    except redis.RedisError:
+        isolation = []
+    return {"known": True, "queues": sorted(served), "isolation": isolation}

@@ -3,9 +3,10 @@
 Each process keeps a stack of frames: the execution its task runs and the inline children
 that execution runs inside it. A watcher thread per process
 
-- listens for cancel requests on Redis and, when one names a frame, interrupts the main
-  thread with SIGUSR2, whose handler raises `ExecutionTerminated` where the flow stands
-  (in `time.sleep`, a busy loop, or a blocking wait);
+- listens for cancel requests on Redis and, when one names a frame, interrupts where the
+  flow stands: in its flow host (executions.engine.hosts) when its code runs there, else
+  the main thread with SIGUSR2, whose handler raises `ExecutionTerminated` in the engine's
+  own interruptible waits (a flow's sleep, a wait for children);
 - enforces each frame's deadline (a flow's timeout) the same way;
 - records a heartbeat for the frames, so that the reconciler can tell lost work;
 - hears a stopping worker ask its executions to park their message waits
@@ -49,6 +50,7 @@ class Frame:
     timeout: float | None
     execution: Any = None  # the Execution row object, for the port to reuse
     interruptible: list[bool] = field(default_factory=lambda: [False])
+    host: Any = None  # the flow host running this frame's code while this process waits on it
 
 
 class ProcessGuard:
@@ -104,6 +106,12 @@ class ProcessGuard:
         finally:
             frame.interruptible.pop()
 
+    def frame_of(self, execution_id: int) -> Frame | None:
+        for frame in reversed(self.frames):
+            if frame.execution_id == execution_id:
+                return frame
+        return None
+
     def current(self, execution_id: int) -> Any:
         """The row object of a frame running here, or None."""
         for frame in reversed(self.frames):
@@ -128,8 +136,11 @@ class ProcessGuard:
             local = {f.execution_id for f in self.frames} & set(execution_ids)
             self.terminated |= local
             frame = self.frames[-1] if self.frames else None
+            host = frame.host if local and frame is not None else None
             interrupt = bool(local) and frame is not None and frame.interruptible[-1]
-        if interrupt and self._signals_ready:
+        if host is not None:  # the flow's code runs in its host: stop it there
+            host.interrupt()
+        elif interrupt and self._signals_ready:
             signal.pthread_kill(threading.main_thread().ident or 0, INTERRUPT_SIGNAL)
         return bool(local)
 

@@ -17,11 +17,12 @@ from flow_api.exceptions import (
     FlowApiError,
     ResourceNotFoundError,
 )
+from flow_api.values import json_safe
 
 from ..models import Execution, ExecutionLog, Flow, Message, Setting
 from . import ending, runner, start, transitions, waiting
 from .guard import guard
-from .records import json_safe, output_too_large, record
+from .records import output_too_large, record
 
 _EXECUTION_FILTERS = {
     "id", "name", "type", "status", "mode", "parent_execution_id", "root_execution_id", "flow",

@@ -26,6 +26,7 @@ from django.conf import settings
 
 from ..models import Execution
 from . import notify
+from .isolation import isolation
 from .queues import celery_queue
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,11 @@ def _report_fresh_seconds() -> float:
 
 
 def report_served_queues(hostname: str, queues: set[str] | frozenset[str]) -> None:
-    """A worker's heartbeat of what it consumes (its main process calls this, see
-    `start_reporting`)."""
+    """A worker's heartbeat of what it consumes and how it isolates flow code (its main
+    process calls this, see `start_reporting`)."""
+    report = {"at": time.time(), "queues": sorted(queues), "isolation": isolation().description}
     try:
-        notify.client().hset(
-            _reports_key(), hostname, json.dumps({"at": time.time(), "queues": sorted(queues)})
-        )
+        notify.client().hset(_reports_key(), hostname, json.dumps(report))
     except redis.RedisError as exc:  # its next heartbeat tries again
         log.warning("cannot report the queues of worker %s: %s", hostname, exc)
 
@@ -127,6 +127,19 @@ def start_reporting(hostname: str, queues: set[str] | frozenset[str]) -> threadi
     thread = threading.Thread(target=loop, name="served-queues-report", daemon=True)
     thread.start()
     return thread
+
+
+def worker_isolation() -> dict[str, str]:
+    """hostname -> how that live worker isolates flow code (isolation.Isolation's words)."""
+    fresh_after = time.time() - _report_fresh_seconds()
+    found: dict[str, str] = {}
+    for name, raw in notify.client().hgetall(_reports_key()).items():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            report = json.loads(raw)
+            if float(report["at"]) >= fresh_after:
+                key = name.decode() if isinstance(name, bytes) else name
+                found[key] = str(report.get("isolation") or "not reported (an older worker)")
+    return found
 
 
 def live_workers() -> dict[str, list[str]]:

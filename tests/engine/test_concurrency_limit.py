@@ -25,7 +25,7 @@ import os, time
 
 def handler(system, this, inputs):
     time.sleep(inputs.get('seconds', 0))
-    return {'worker_pid': os.getppid(), 'pid': os.getpid()}
+    return {'worker': os.environ['AUTOMATION_TEST_WORKER'], 'host': os.environ['HOME']}
 """
 
 
@@ -70,8 +70,8 @@ def test_the_limit_holds_across_two_workers_under_simultaneous_starts(
 
     assert [e.status for e in ended] == ["ENDED_SUCCESS"] * starts
     assert _most_at_once(ended) == 2  # never more, and the two slots were used
-    ran_on = {e.output_value["worker_pid"] for e in ended}
-    assert ran_on == {w.pid for w in two_workers}  # both workers took part
+    ran_on = {e.output_value["worker"] for e in ended}
+    assert ran_on == {w.name for w in two_workers}  # both workers took part
     by_start = sorted(ended, key=lambda e: e.started_at)  # type: ignore[arg-type, return-value]
     assert [e.pk for e in by_start] == sorted(ids)  # oldest first
 
@@ -106,7 +106,7 @@ def test_synchronous_children_run_inline_only_as_far_as_their_flow_s_limit_allow
 
         def handler(system, this):
             child = this.flow('limited-child', seconds=0.3).get('output_value')
-            return {'child_pid': child['pid'], 'me': os.getpid()}
+            return {'child_host': child['host'], 'me': os.environ['HOME']}
     """, queue="limited")
     # Four parents take all four worker slots: at first their children can only run inline.
     with transaction.atomic():
@@ -116,7 +116,7 @@ def test_synchronous_children_run_inline_only_as_far_as_their_flow_s_limit_allow
     assert [p.status for p in ended] == ["ENDED_SUCCESS"] * 4, [p.message for p in ended]
     # The first child runs inline in its parent; the others wait for the slot, then run
     # inline too or on a slot a finished parent freed.
-    assert any(p.output_value["child_pid"] == p.output_value["me"] for p in ended)
+    assert any(p.output_value["child_host"] == p.output_value["me"] for p in ended)
     children = list(Execution.objects.filter(parent__in=parents))
     assert len(children) == 4
     assert _most_at_once(children) == 1

@@ -1,8 +1,8 @@
 """Several worker processes on one Redis and one PostgreSQL, as separate hosts would run them.
 
 Each worker is its own `celery worker` process group with its own hostname. A flow tells
-which worker ran it by returning the pid of its pool process's parent: the worker's main
-process, whose pid the test knows.
+which worker ran it by returning AUTOMATION_TEST_WORKER, the hostname tests/workers.py lets
+through to flows (AUTOMATION_FLOW_ENV), and which flow host ran it by its private HOME.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import os, time
 
 def handler(system, this, inputs):
     time.sleep(inputs.get('seconds', 0))
-    return {'worker_pid': os.getppid(), 'pid': os.getpid()}
+    return {'worker': os.environ['AUTOMATION_TEST_WORKER'], 'host': os.environ['HOME']}
 """
 
 # Heartbeats often enough for a 2 s "worker lost" threshold (see fast_reconciler).
@@ -55,8 +55,8 @@ def fast_reconciler(settings: Any) -> None:
     }
 
 
-def _names(workers: dict[str, Worker]) -> dict[int, str]:
-    return {w.pid: name for name, w in workers.items()}
+def _names(workers: dict[str, Worker]) -> dict[str, str]:
+    return {w.name: name for name, w in workers.items()}
 
 
 def test_work_spreads_across_two_workers_of_one_group(spread_workers, make_flow):
@@ -68,7 +68,7 @@ def test_work_spreads_across_two_workers_of_one_group(spread_workers, make_flow)
     ended = engine.wait_for([e.pk for e in started], timeout=60)
 
     assert [e.status for e in ended] == ["ENDED_SUCCESS"] * 8
-    ran_on = [_names(spread_workers).get(e.output_value["worker_pid"]) for e in ended]
+    ran_on = [_names(spread_workers).get(e.output_value["worker"]) for e in ended]
     assert set(ran_on) == {"alpha", "beta"}  # both took work; gamma serves another group
     assert min(ran_on.count("alpha"), ran_on.count("beta")) >= 2
 
@@ -84,14 +84,14 @@ def test_a_synchronous_child_on_another_group_s_queue_is_awaited_and_runs_on_tha
         def handler(system, this):
             here = this.flow('whoami-here').get('output_value')
             there = this.flow('whoami-elsewhere').get('output_value')
-            return {'me': os.getpid(), 'here': here['pid'], 'there': there['worker_pid']}
+            return {'me': os.environ['HOME'], 'here': here['host'], 'there': there['worker']}
     """, queue="spread")
 
     parent = run_flow("asks-elsewhere", timeout=30)
 
     assert parent.status == "ENDED_SUCCESS", parent.message
     out = parent.output_value
-    assert out["here"] == out["me"]  # same group: run inline, in the parent's own process
+    assert out["here"] == out["me"]  # same group: run inline, in the parent's own flow host
     assert _names(spread_workers)[out["there"]] == "gamma"  # other group: its worker ran it
     children = {c.name: c for c in Execution.objects.filter(parent=parent)}
     assert children["whoami-elsewhere"].queue == "other"
@@ -125,4 +125,4 @@ def test_killing_one_worker_loses_nothing(spread_workers, make_flow, tmp_path, f
     assert 1 <= len(lost) <= 2  # what the dead worker was running, and nothing else
     assert all(e.message.startswith("worker lost") for e in lost)
     assert len(done) == 10 - len(lost)  # the rest ran to the end, none stuck or dropped
-    assert {survivors.get(e.output_value["worker_pid"]) for e in done} <= {"alpha", "beta"}
+    assert {survivors.get(e.output_value["worker"]) for e in done} <= {"alpha", "beta"}

@@ -1,0 +1,377 @@
+"""Flow hosts: flow code runs in a process of its own, reaching the engine only by the port.
+
+A worker process starts one host factory (flow_api.host.zygote: a clean interpreter with
+an allow-listed environment) and keeps one warm host from it. Each top-level FLOW or
+SCRIPT execution takes a host, which also runs the synchronous children it runs inline
+(same user, same mode), and is killed, with everything the flow started, when the
+execution ends: hosts are never reused.
+
+While a host runs flow code, this process serves its flow_api calls (`_serve_call`) on
+the engine's port, checking that each names an execution the flow may touch. A cancel or
+timeout interrupts the host (SIGUSR2, as the guard did in-process before); a flow that
+goes on past FLOW_CANCEL_GRACE_SECONDS has its host killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+import flow_api
+from flow_api import exceptions
+from flow_api.host import channel
+from flow_api.host.runtime import INTERRUPT_SIGNAL, PORT_CALLS
+
+from ..models import Execution
+from .guard import guard
+from .isolation import Isolation, isolation
+from .records import record
+
+log = logging.getLogger(__name__)
+
+# flow_api's own exceptions cross the port by name; anything else becomes InternalError.
+_FLOW_API_ERRORS = (
+    exceptions.FlowApiError, exceptions.ExecutionEnded, exceptions.ExecutionParked,
+    exceptions.ExecutionTerminated,
+)
+
+
+class HostLost(Exception):
+    """The host ended (killed, crashed, out of memory) or broke the protocol."""
+
+
+def max_message_bytes() -> int:
+    """The largest message a host may send: room for the largest output_value (a request
+    body's limit) and a log's worth, written as ASCII JSON (escapes may double it)."""
+    largest = max(int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), int(settings.AUTOMATION["LOG_MAX_BYTES"]))
+    return largest * 2 + 65_536
+
+
+# --- the factory and its hosts -----------------------------------------------------------
+def _flow_environment() -> dict[str, str]:
+    names = ["PATH", "LANG", "LC_ALL", "TZ", *settings.AUTOMATION["FLOW_ENV"]]
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
+class _Factory:
+    """The zygote of this worker process (started on first need, restarted if it died)."""
+
+    def __init__(self, iso: Isolation) -> None:
+        knobs = settings.AUTOMATION
+        base = Path(tempfile.gettempdir()) / f"automation-flow-hosts-{os.geteuid()}"
+        base.mkdir(mode=0o711, exist_ok=True)
+        os.chmod(base, 0o711)  # the flow user may enter its own home, not list the others
+        self.control, theirs = socket.socketpair()
+        env = _flow_environment()
+        config: dict[str, Any] = {
+            "control_fd": theirs.fileno(), "uid": iso.uid, "gid": iso.gid, "home_base": str(base),
+            "env": env,
+            "limits": {
+                "memory_mb": knobs["FLOW_MAX_MEMORY_MB"], "processes": knobs["FLOW_MAX_PROCESSES"],
+                "open_files": knobs["FLOW_MAX_OPEN_FILES"],
+                "log_entry_max_bytes": knobs["LOG_ENTRY_MAX_BYTES"],
+                "max_message_bytes": max_message_bytes(),
+            },
+        }
+        root = str(Path(flow_api.__file__).resolve().parent.parent)
+        boot = "import sys; sys.path.insert(0, sys.argv[1]); from flow_api.host.zygote import main; main(sys.argv[2])"
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-c", boot, root, json.dumps(config)],
+            env=env, cwd=str(base), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        hello = channel.receive(self.control, timeout=30)
+        if not hello or hello.get("op") != "hello":
+            self.close()
+            raise HostLost("the flow host factory did not start")
+        self.pid_namespace = bool(hello.get("pid_namespace"))
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def new_host(self) -> Host:
+        mine, theirs = socket.socketpair()
+        try:
+            socket.send_fds(self.control, [b"h"], [theirs.fileno()])
+        finally:
+            theirs.close()
+        return Host(mine)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.control.close()
+        with contextlib.suppress(OSError):
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+class Host:
+    """One flow host: its socket, and once it said it is ready, its pid and home."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.pid = 0
+        self.home = ""
+        self.key: tuple[Any, ...] = ()
+        self.interrupted_at: float | None = None
+        self.closed = False
+
+    def ready(self) -> Host:
+        hello = channel.receive(self.sock, timeout=30, max_bytes=4096)
+        if not hello or hello.get("op") != "ready":
+            self.close()
+            raise HostLost("a flow host did not start within 30 s")
+        self.pid, self.home = int(hello["pid"]), str(hello["home"])
+        return self
+
+    def interrupt(self) -> None:
+        """Stop the flow's own code where it stands (called by the guard's thread too)."""
+        if self.interrupted_at is None:
+            self.interrupted_at = time.monotonic()
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, INTERRUPT_SIGNAL)
+
+    def close(self) -> None:
+        """Kill the host and everything in its session or PID namespace; remove its home."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.pid:
+            for kill in (os.killpg, os.kill):
+                with contextlib.suppress(OSError):
+                    kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        if self.home:
+            for _ in range(3):  # processes of the namespace may still be dying
+                shutil.rmtree(self.home, ignore_errors=True)
+                if not os.path.exists(self.home):
+                    break
+                time.sleep(0.05)
+
+    # --- running an execution ------------------------------------------------------------
+    def run(self, execution: Execution, source: str, filename: str, code_key: str) -> dict[str, Any]:
+        """Run `execution`'s handler here; return the host's "done" message."""
+        frame = guard().frame_of(execution.pk)
+        channel.send(self.sock, {
+            "op": "run", "id": execution.pk, "record": record(execution), "key": code_key,
+            "source": source, "filename": filename,
+        })
+        limit = max_message_bytes()
+        _serving.append(self)
+        try:
+            while True:
+                if frame is not None:
+                    frame.host = self
+                message = channel.receive(self.sock, timeout=0.25, max_bytes=limit)
+                if frame is not None:
+                    frame.host = None
+                if message is None:
+                    self._enforce_cancel()
+                    continue
+                op = message.get("op")
+                if op == "call":
+                    self._serve_call(execution, message)
+                elif op == "done" and message.get("id") == execution.pk:
+                    return message
+                elif op == "exit":
+                    self.close()
+                    raise HostLost(_exit_text(message.get("code")))
+                else:
+                    raise HostLost(f"the flow host sent an unexpected message ({str(op)[:40]!r})")
+        except channel.ChannelClosed:
+            self.close()
+            raise HostLost(
+                "the flow's process ended without an answer: it was killed, crashed, or "
+                "called os._exit (its memory limit is "
+                f"{settings.AUTOMATION['FLOW_MAX_MEMORY_MB']} MB, AUTOMATION_FLOW_MAX_MEMORY_MB)"
+            ) from None
+        except channel.MessageTooLarge as exc:
+            self.close()
+            raise HostLost(f"the flow sent {exc}; its process was stopped") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            self.close()
+            raise HostLost(f"the flow host sent a malformed message ({type(exc).__name__})") from None
+        except BaseException:
+            self.close()  # an engine fault or the worker stopping: the host goes with it
+            raise
+        finally:
+            if frame is not None:
+                frame.host = None
+            _serving.pop()
+
+    def _enforce_cancel(self) -> None:
+        if not guard().any_terminated():
+            return
+        grace = float(settings.AUTOMATION["FLOW_CANCEL_GRACE_SECONDS"])
+        if self.interrupted_at is not None and time.monotonic() - self.interrupted_at > grace:
+            self.close()
+            raise HostLost(
+                f"the flow did not stop within {grace:g} s of being cancelled; its process "
+                "was killed (AUTOMATION_FLOW_CANCEL_GRACE_SECONDS)"
+            )
+        self.interrupt()  # again: the first may have come while it was in a port call
+
+    def _serve_call(self, execution: Execution, message: dict[str, Any]) -> None:
+        method = message.get("method")
+        args, kwargs = message.get("args") or [], message.get("kwargs") or {}
+        try:
+            if method not in PORT_CALLS or not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise exceptions.FlowApiError(f"the engine has no call {str(method)[:40]!r}")
+            _allowed(execution, str(method), args, kwargs)
+            value = getattr(flow_api.port.get(), str(method))(*args, **kwargs)
+        except HostLost:
+            raise
+        except _FLOW_API_ERRORS as exc:
+            self._answer_error(exc)
+            return
+        except TypeError as exc:  # the flow called with arguments the call does not take
+            self._answer_error(exceptions.FlowApiError(f"{method}: {exc}"))
+            return
+        except Exception as exc:
+            log.exception("flow_api call %s of execution %s failed", method, execution.pk)
+            self._answer_error(exceptions.InternalError(f"{type(exc).__name__}: {exc}"))
+            return
+        channel.send(self.sock, {"op": "result", "value": value})
+
+    def _answer_error(self, exc: BaseException) -> None:
+        args = [exc.status, exc.message] if isinstance(exc, exceptions.ExecutionEnded) else [
+            str(a) for a in exc.args]
+        channel.send(self.sock, {"op": "error", "error": type(exc).__name__, "args": args})
+
+
+def _exit_text(code: Any) -> str:
+    """How the flow's process ended, as its execution's message says it."""
+    memory = settings.AUTOMATION["FLOW_MAX_MEMORY_MB"]
+    if not isinstance(code, int):
+        return "the flow's process ended without an answer"
+    if code == -signal.SIGKILL:
+        return (
+            "the flow's process was killed (SIGKILL) before it answered; a process past its "
+            f"memory limit of {memory} MB (AUTOMATION_FLOW_MAX_MEMORY_MB) is killed so"
+        )
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"the flow's process died of {signal.Signals(-code).name} before it answered"
+        return f"the flow's process died of signal {-code} before it answered"
+    return f"the flow's process exited with code {code} before it answered (os._exit or a crash)"
+
+
+# Calls that name an execution, and which argument does. "own": the calling execution or
+# one of its family (the same root); "view"/"change": also any other the execution's user
+# may see or change.
+_EXECUTION_ARGUMENTS = {
+    "start_child": ("parent_id", 0, "self"), "run_deferred": ("execution_id", 0, "own"),
+    "wait": ("waiter_id", 0, "self"), "read": ("execution_id", 0, "view"),
+    "cancel": ("execution_id", 0, "change"), "save": ("execution_id", 0, "own"),
+    "log": ("execution_id", 0, "own"), "sleep": ("execution_id", 0, "self"),
+    "user": ("execution_id", 0, "own"), "message": ("execution_id", 1, "self"),
+}
+
+
+def _allowed(execution: Execution, method: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Refuse a call that names an execution outside what the flow may touch."""
+    if method == "wait":
+        ids = kwargs.get("ids", args[1] if len(args) > 1 else [])
+        for other in ids if isinstance(ids, list) else []:
+            _may_touch(execution, other, "view")
+    if method == "executions" and not _user_may(execution, "view"):
+        raise exceptions.PermissionDenied(
+            f"the user of execution {execution.pk} may not list executions")
+    spec = _EXECUTION_ARGUMENTS.get(method)
+    if spec is None:
+        return
+    name, position, scope = spec
+    target = kwargs.get(name, args[position] if len(args) > position else None)
+    if target is None and scope == "self" and method in ("wait", "message"):
+        return
+    _may_touch(execution, target, scope)
+
+
+def _may_touch(execution: Execution, target: Any, scope: str) -> None:
+    if target == execution.pk:
+        return
+    if scope != "self":
+        root = Execution.objects.filter(pk=target).values_list("root_id", flat=True).first()
+        if root is not None and root == (execution.root_id or execution.pk):
+            return
+        if scope in ("view", "change") and _user_may(execution, scope):
+            return
+    raise exceptions.PermissionDenied(
+        f"execution {execution.pk} may not reach execution {str(target)[:20]}")
+
+
+def _user_may(execution: Execution, action: str) -> bool:
+    user = execution.user
+    return bool(user is not None and user.is_active and user.has_perm(f"executions.{action}_execution"))
+
+
+# --- what the runner calls ---------------------------------------------------------------
+_serving: list[Host] = []  # the hosts whose calls this process is serving, innermost last
+
+
+class _Warm:
+    """This process's factory and its spare host (a forked child starts its own)."""
+
+    pid = 0
+    factory: _Factory | None = None
+    spare: Host | None = None
+
+
+_warm = _Warm()
+
+
+def broken() -> bool:
+    """Whether a host this process serves was lost (its outer executions go with it)."""
+    return any(host.closed for host in _serving)
+
+
+def run(execution: Execution, source: str, filename: str, code_key: str) -> dict[str, Any]:
+    """Run the handler of a RUNNING FLOW or SCRIPT execution in a flow host."""
+    key = (execution.user_id, execution.mode)
+    if _serving and _serving[-1].key == key and not _serving[-1].closed:
+        return _serving[-1].run(execution, source, filename, code_key)  # an inline child
+    host = _take_host()
+    host.key = key
+    try:
+        return host.run(execution, source, filename, code_key)
+    finally:
+        host.close()
+
+
+def _take_host() -> Host:
+    try:
+        if _warm.pid != os.getpid() or _warm.factory is None or not _warm.factory.alive():
+            if _warm.pid == os.getpid():
+                shut_down()
+            _warm.pid, _warm.factory, _warm.spare = os.getpid(), _Factory(isolation()), None
+        host = _warm.spare or _warm.factory.new_host()
+        _warm.spare = _warm.factory.new_host()  # warm for the next execution, forked meanwhile
+        return host.ready()
+    except (OSError, channel.ChannelClosed, ValueError) as exc:
+        raise HostLost(f"a flow host could not be started: {exc}") from None
+
+
+def shut_down() -> None:
+    """Stop this process's factory and its spare host (the worker process stops)."""
+    if _warm.pid != os.getpid():
+        return
+    if _warm.spare is not None:
+        _warm.spare.close()
+    if _warm.factory is not None:
+        _warm.factory.close()
+    _warm.factory = _warm.spare = None
