@@ -7,19 +7,23 @@ type is first used; the runner builds the inputs, checks them, and calls `run()`
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import math
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 MASK = "********"
 # Inputs that are secrets in every connector type (a type may name more: `secret_inputs`).
 SECRET_INPUT_NAMES = frozenset({"password", "key", "passphrase", "token", "secret", "auth"})
-_MIN_SCRUB_LENGTH = 4  # shorter secrets would mask ordinary text everywhere
+# Shorter secrets would mask ordinary text everywhere (a 2-character password is in half
+# the words of an output): they, and every form derived from them, are left as they are.
+_MIN_SCRUB_LENGTH = 4
 
 
 class ConnectorError(Exception):
@@ -63,12 +67,33 @@ def mask_url(url: str) -> str:
 
 
 class Scrubber:
-    """Replaces known secret strings (and URL passwords) by the mask in text and JSON."""
+    """Replaces known secret strings (and URL passwords) by the mask in text and JSON.
+
+    A secret is masked in its clear form and in each form derived from it that a connector,
+    a library or a peer that echoes the request may show: see `derived_forms`. A connector
+    that builds an encoded credential itself (the REST connector's base64 of `user:password`
+    in the Authorization header) registers that form with `add_form`, before it is sent.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so that a secret containing another is masked whole.
-        self.secrets = sorted({s for s in secrets if len(s) >= _MIN_SCRUB_LENGTH}, key=len,
-                              reverse=True)
+        self._forms: set[str] = set()
+        self.secrets: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Mask these secrets from now on, with each of their derived forms."""
+        self._register(form for s in secrets if len(s) >= _MIN_SCRUB_LENGTH
+                       for form in derived_forms(s))
+
+    def add_form(self, *forms: str) -> None:
+        """Mask these exact strings (an encoded credential a connector built) from now on."""
+        self._register(forms)
+
+    def _register(self, forms: Iterable[str]) -> None:
+        self._forms.update(f for f in forms if len(f) >= _MIN_SCRUB_LENGTH)
+        # Longest first, so that a form containing another (a secret containing a shorter
+        # one, the padded base64 containing the unpadded) is masked whole.
+        self.secrets = sorted(self._forms, key=lambda f: (-len(f), f))
 
     def text(self, value: str) -> str:
         for secret in self.secrets:
@@ -83,6 +108,28 @@ class Scrubber:
         if isinstance(value, list | tuple):
             return [self.json(v) for v in value]
         return value
+
+
+def derived_forms(secret: str) -> set[str]:
+    """The secret and the forms of it that may end up in an output, a log or an error.
+
+    URL-encoded as in a path or query (quote with safe="", quote_plus: requests encodes
+    `params` so), URL-decoded (a password in a URL's user info is given encoded; requests
+    decodes it for the Authorization header), base64 of it alone (standard and urlsafe,
+    with and without padding), and escaped as inside a JSON string (a response's `text`).
+    Base64 of the secret inside a longer string (`user:password`) is not among them: it
+    depends on what precedes it, so whoever builds it registers it (Scrubber.add_form).
+    """
+    forms = {secret}
+    decoded = unquote(secret)
+    for clear in {secret, decoded}:
+        forms |= {clear, quote(clear, safe=""), quote_plus(clear)}
+        raw = clear.encode()
+        for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+            text = encoded.decode()
+            forms |= {text, text.rstrip("=")}
+        forms |= {json.dumps(clear)[1:-1], json.dumps(clear, ensure_ascii=False)[1:-1]}
+    return forms
 
 
 # scheme://user:password@ -> keep scheme and user, mask the password

@@ -8,9 +8,11 @@ import time
 from typing import Any
 
 import requests
+import requests.auth
+import requests.utils
 
 from .base import Connector as BaseConnector
-from .base import ConnectorError, InputError, mask_url
+from .base import ConnectorError, InputError, mask_url, url_password
 
 DEFAULT_EXPECTED = (200, 201, 202, 204)
 DEFAULT_BACKOFF = {"initial": 1.0, "maximum": 30.0, "multiplier": 2.0, "deadline": 120.0}
@@ -52,6 +54,7 @@ class Connector(BaseConnector):
         backoff = self._backoff()
         shown = f"{method} {mask_url(url)}"
         request = self._request_kwargs()
+        self._mask_basic_auth(request.get("auth") or _url_auth(url))
         started = time.monotonic()
         delay = backoff["initial"] if backoff else 0.0
         session = requests.Session()
@@ -91,6 +94,18 @@ class Connector(BaseConnector):
             return output
         finally:
             session.close()
+
+    def _mask_basic_auth(self, auth: tuple[str, str] | None) -> None:
+        """Mask the Authorization header's credential as requests will build it: the base64
+        of `user:password` shows the password to anyone who decodes it, and a peer may echo
+        the header back (the clear password is masked already: it is a secret input)."""
+        if not auth or not auth[1]:
+            return
+        try:  # requests' own builder (private, typed in its stubs): exactly what it sends
+            header = requests.auth._basic_auth_str(*auth)
+        except UnicodeEncodeError:  # not latin-1: requests refuses to send it, nothing leaks
+            return
+        self.scrubber.add_form(header.removeprefix("Basic "))
 
     # --- one request ------------------------------------------------------------------------
     def _attempt(
@@ -220,6 +235,13 @@ def _basic_auth(auth: Any) -> tuple[str, str]:
         if user is not None and "password" in auth:
             return str(user), str(auth["password"])
     raise InputError("auth must be [user, password] or {\"user\": ..., \"password\": ...}")
+
+
+def _url_auth(url: str) -> tuple[str, str] | None:
+    """The (user, password) requests takes from the URL's user info when no auth is given."""
+    if not url_password(url):
+        return None
+    return requests.utils.get_auth_from_url(url)
 
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")

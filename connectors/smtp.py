@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import smtplib
 import ssl
@@ -66,7 +67,11 @@ class Connector(BaseConnector):
                     if use_starttls:
                         server.starttls(context=self._tls())
                 if self.given("login"):
-                    server.login(str(self.get("login")), str(self.get("password", "")))
+                    login, password = str(self.get("login")), str(self.get("password", ""))
+                    if password:  # AUTH PLAIN sends base64 of "\0login\0password"
+                        plain = f"\0{login}\0{password}".encode("utf-8", "replace")
+                        self.scrubber.add_form(base64.b64encode(plain).decode())
+                    server.login(login, password)
                 refused = server.send_message(message, from_addr=sender, to_addrs=recipients)
                 # The mail is sent; a rude goodbye does not undo that.
                 with contextlib.suppress(smtplib.SMTPException, OSError):

@@ -73,11 +73,15 @@ def _handler(peer_box: list[HttpPeer]) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {"hello": "world", "n": 1})
             elif path == "/text":
                 self._send(200, "plain text", "text/plain; charset=utf-8")
-            elif path == "/echo":
-                self._send(200, {
-                    "method": self.command, "query": parse_qs(parts.query), "body": body,
+            elif path == "/echo" or path.startswith("/echo/"):  # /echo/<status>: answer that
+                code = int(path.rsplit("/", 1)[1]) if path.startswith("/echo/") else 200
+                self._send(code, {  # what a peer may show of the request, credentials first
+                    "authorization": self.headers.get("Authorization"),
+                    "raw_query": parts.query, "query": parse_qs(parts.query),
+                    "method": self.command, "body": body,
                     "content_type": self.headers.get("Content-Type"),
                     "x_token": self.headers.get("X-Token"),
+                    "headers": dict(self.headers.items()),
                 })
             elif path == "/redirect":
                 self._send(302, "", "text/plain", {"Location": "/json"})
