@@ -7,8 +7,6 @@ import pytest
 from executions import engine
 from executions.models import Execution, ExecutionLog
 
-from ..workers import wait_until
-
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker")]
 
 
