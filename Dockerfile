@@ -15,10 +15,15 @@ RUN pip install . \
     && AUTOMATION_VAR_DIR=/tmp/build-var python manage.py collectstatic --noinput -v 0 \
     && rm -rf /tmp/build-var \
     && useradd --create-home --uid 1000 app \
+    && useradd --system --no-create-home --shell /usr/sbin/nologin flow \
     && mkdir -p /app/var \
-    && chown app /app/var
+    && chown app /app/var \
+    && chmod 700 /app/var
 
-# Runs as a normal user; /app/var holds the secrets generated when none are given.
+# Web and beat run as a normal user; /app/var holds the secrets generated when none are
+# given. The worker runs as root only to start each flow's host as `flow`, which can read
+# neither /app/var nor anything of the engine's (docs/README-security.md).
+ENV AUTOMATION_FLOW_USER=flow
 USER app
 EXPOSE 8000
 CMD ["python", "manage.py", "check", "--deploy"]

@@ -27,8 +27,9 @@ class MissingInputError(FlowApiError):
     """A required input was not given."""
 
 
-class InvalidInputError(FlowApiError):
-    """An input was given with a value that is not allowed."""
+class InvalidInputError(FlowApiError, ValueError):
+    """An input was given with a value that is not allowed (also a ValueError, which is
+    what the engine's own checks raise, e.g. `system.save_schedule`'s)."""
 
 
 class ExtraInputError(FlowApiError):

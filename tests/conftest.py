@@ -57,7 +57,7 @@ def redis_flushed() -> None:
 # The worker groups the tests send executions to (their Celery queues are "<group>.<mode>").
 TEST_GROUPS = (
     "default", "prio", "doomed", "late", "nowhere", "term", "spread", "limited", "solo", "other",
-    "island", "watched", "dmz", "a", "depth",
+    "island", "watched", "dmz", "a", "depth", "refused",
 )
 
 
@@ -149,3 +149,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "faults" in item.path.parent.parts[-1:]:
             item.add_marker(pytest.mark.faults)
+
+
+def pytest_report_header() -> str:
+    """Which flow isolation the workers of this run have (tests/workers.py picks it)."""
+    from executions.engine.isolation import isolation
+
+    found = isolation()
+    if found.refused:
+        return f"flow isolation: none for this run's workers ({found.description})"
+    return f"flow isolation: {found.description}"

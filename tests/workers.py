@@ -14,6 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
+from executions.engine.isolation import isolation
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -90,6 +92,10 @@ def start_worker(
         **(extra_env or {}),
     }
     hostname = f"{name}@{os.uname().nodename}-{os.getpid()}"
+    # Full isolation where this machine allows it (root, a Python the flow user can read);
+    # elsewhere the suite still runs, as `none` (test_isolation.py then skips, saying why).
+    if "AUTOMATION_FLOW_ISOLATION" not in env and isolation().refused:
+        env["AUTOMATION_FLOW_ISOLATION"] = "none"
     # Flows see only the environment a worker lets through: this one tells which worker ran them.
     env["AUTOMATION_TEST_WORKER"] = hostname
     env["AUTOMATION_FLOW_ENV"] = f"{env.get('AUTOMATION_FLOW_ENV', '')} AUTOMATION_TEST_WORKER".strip()

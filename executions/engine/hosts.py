@@ -242,6 +242,9 @@ class Host:
         except TypeError as exc:  # the flow called with arguments the call does not take
             self._answer_error(exceptions.FlowApiError(f"{method}: {exc}"))
             return
+        except ValueError as exc:  # a value the engine refused, naming the field
+            self._answer_error(exceptions.InvalidInputError(str(exc)))
+            return
         except Exception as exc:
             log.exception("flow_api call %s of execution %s failed", method, execution.pk)
             self._answer_error(exceptions.InternalError(f"{type(exc).__name__}: {exc}"))

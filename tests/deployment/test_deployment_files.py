@@ -96,7 +96,13 @@ def test_the_services_point_at_the_compose_postgres_and_redis() -> None:
     assert "healthcheck" in services["postgres"]
     env = environment(services["worker"])
     assert "@postgres:5432/" in env["DATABASE_URL"]
-    assert env["REDIS_URL"].startswith("redis://redis:6379/")
+    # Flow code can reach both servers over the network: neither answers without a password.
+    assert env["REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:-") and "@redis:6379/" in env["REDIS_URL"]
+    assert "--requirepass" in " ".join(services["redis"]["command"])
+    assert "${POSTGRES_PASSWORD:-" in env["DATABASE_URL"]
+    # The workers start flow hosts as the image's unprivileged `flow` user; web never as root.
+    assert services["worker"]["user"] == "root" and "user" not in services["web"]
+    assert "ENV AUTOMATION_FLOW_USER=flow" in (ROOT / "Dockerfile").read_text()
 
 
 def test_the_makefile_has_the_run_and_test_targets() -> None:
