@@ -35,7 +35,7 @@ from flow_api import exceptions
 from flow_api.host import channel
 from flow_api.host.runtime import INTERRUPT_SIGNAL, PORT_CALLS
 
-from ..models import Execution
+from ..models import Execution, Message
 from .guard import guard
 from .isolation import Isolation, isolation
 from .records import record
@@ -292,6 +292,10 @@ def _allowed(execution: Execution, method: str, args: list[Any], kwargs: dict[st
         ids = kwargs.get("ids", args[1] if len(args) > 1 else [])
         for other in ids if isinstance(ids, list) else []:
             _may_touch(execution, other, "view")
+    if method == "message" and kwargs.get("id") is not None:  # a form another execution asked?
+        owner = Message.objects.filter(pk=kwargs["id"]).values_list("execution_id", flat=True).first()
+        if owner is not None:
+            _may_touch(execution, owner, "view")
     if method == "executions" and not _user_may(execution, "view"):
         raise exceptions.PermissionDenied(
             f"the user of execution {execution.pk} may not list executions")

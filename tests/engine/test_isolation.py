@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 
 from connectors.models import Connection
 from executions.engine.isolation import isolation
+from executions.models import Message
 
 from ..workers import wait_until
 
@@ -257,6 +258,7 @@ def test_a_flow_cannot_reach_another_user_s_execution(developer, django_user_mod
     theirs = engine.start_execution(
         type="SCRIPT", script="def handler(system, this):\n    this.sleep(30)\n", user=other,
     )
+
     body = _try(developer, """
         import flow_api
 
@@ -307,3 +309,35 @@ def test_cancel_reaches_a_flow_that_ignores_it(developer):
     # Its host is killed after the grace: the worker's slot serves again.
     _still_serves(developer)
     assert time.monotonic() - started < grace + 5
+
+
+def test_a_user_who_may_only_try_cannot_read_other_executions_or_their_forms(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    from executions import engine
+
+    trier = django_user_model.objects.create_user("trier", password="x" * 12)
+    trier.user_permissions.add(Permission.objects.get(codename="try_execution"))
+    client = APIClient()
+    client.force_authenticate(trier)
+    theirs = engine.start_execution(type="SCRIPT", script="def handler(system, this):\n    pass\n", run=False)
+    form = Message.objects.create(execution=theirs, subject="card", response={"pin": "4711"})
+    body = _try(client, """
+        import flow_api
+
+        def handler(system, this, inputs):
+            port, tried = flow_api.port.get(), {}
+            for name, call in [
+                ('read', lambda: port.read(inputs['id'])),
+                ('form', lambda: port.message('read', this.id, id=inputs['form'])),
+                ('list', lambda: system.executions()),
+            ]:
+                try:
+                    tried[name] = repr(call())[:200]
+                except flow_api.PermissionDenied:
+                    tried[name] = 'PermissionDenied'
+            return tried
+    """, {"id": theirs.pk, "form": form.pk})
+    assert body["status"] == "ENDED_SUCCESS"
+    assert body["output_value"] == {"read": "PermissionDenied", "form": "PermissionDenied",
+                                    "list": "PermissionDenied"}
