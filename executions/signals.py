@@ -27,7 +27,7 @@ from django.db.models.signals import post_save
 import flow_api.port
 
 from . import messages, schedules
-from .engine import hosts, metrics, port, queues, runner, shutdown, workers_status
+from .engine import hosts, metrics, port, queues, runner, shutdown, timers, workers_status
 from .engine.dispatch import RUN_TASK
 from .engine.reconciler import settle_lost
 from .models import (
@@ -56,6 +56,7 @@ def record_served_queues(sender: object, instance: object, **kwargs: object) -> 
         " (AUTOMATION_FLOW_ISOLATION=full): flows are refused" if isolation.refused else "",
     )
     workers_status.start_reporting(str(sender), served)
+    timers.start_loop()  # parked sleepers that are due resume from any live worker
 
 
 def withdraw_served_queues(sender: object = None, **kwargs: object) -> None:

@@ -35,15 +35,18 @@ park = transitions.park  # RUNNING or WAITING -> WAITING parked
 
 
 def resume(
-    execution_id: int, *, waiting_for_children: bool = False, message_id: int | None = None
+    execution_id: int, *, waiting_for_children: bool = False, message_id: int | None = None,
+    due_timer: bool = False,
 ) -> bool:
     """WAITING parked -> PENDING, sent to its queue; exactly one caller wins.
 
     `waiting_for_children`: only if it is parked for a child (as when one ended);
-    `message_id`: only if it is parked for that message (as when it was answered).
+    `message_id`: only if it is parked for that message (as when it was answered);
+    `due_timer`: only if it is parked in a sleep that is due (engine/timers.py).
     """
     if not transitions.unpark(
-        execution_id, waiting_for_children=waiting_for_children, message_id=message_id
+        execution_id, waiting_for_children=waiting_for_children, message_id=message_id,
+        due_timer=due_timer,
     ):
         return False
     execution = Execution.objects.get(pk=execution_id)
@@ -58,7 +61,7 @@ def resume_parents(ids: Iterable[int]) -> None:
     """Executions `ids` ended: a parent parked while it awaited one of them goes on."""
     parents = Execution.objects.filter(
         pk__in=Execution.objects.filter(pk__in=list(ids), parent__isnull=False).values("parent_id"),
-        status=Status.WAITING, parked=True, waiting_message__isnull=True,
+        status=Status.WAITING, parked=True, waiting_message__isnull=True, wake_at__isnull=True,
     ).values_list("pk", flat=True)
     for pk in list(parents):
         resume(pk, waiting_for_children=True)

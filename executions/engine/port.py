@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,14 +12,13 @@ from django.db.models import Max, Q
 from connectors.models import Connection
 from flow_api.exceptions import (
     ExecutionParked,
-    ExecutionTerminated,
     FlowApiError,
     ResourceNotFoundError,
 )
 from flow_api.values import json_safe
 
 from ..models import Execution, ExecutionLog, Flow, Message, Setting
-from . import ending, runner, start, transitions, waiting
+from . import ending, runner, start, timers, waiting
 from .guard import guard
 from .records import output_too_large, record
 
@@ -70,6 +68,7 @@ def _replaying(execution: Execution | None) -> bool:
         last = max(
             Execution.objects.filter(parent=execution).aggregate(m=Max("step"))["m"] or 0,
             Message.objects.filter(execution=execution).aggregate(m=Max("step"))["m"] or 0,
+            *(int(step) for step in execution.sleeps or {}),
         )
         execution._replay_until = last  # type: ignore[attr-defined]
     return getattr(execution, "_step", 0) < last
@@ -223,16 +222,9 @@ class EnginePort:
             ExecutionLog.objects.create(execution_id=execution_id, level=level, text=text, data=data)
 
     def sleep(self, execution_id: int, seconds: float) -> None:
-        g = guard()
         with self._shielded():
             execution = self._execution(execution_id)
-            marked = transitions.mark_waiting(execution)
-            try:
-                with g.interruptible():
-                    time.sleep(seconds)
-            finally:
-                if marked and not transitions.mark_running(execution):
-                    raise ExecutionTerminated()
+            timers.sleep(execution, _next_step(execution), seconds)
 
     # --- system --------------------------------------------------------------------------
     def setting(self, op: str, name: str, value: Any = None) -> Any:

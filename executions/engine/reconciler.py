@@ -3,7 +3,7 @@
 The database is the source of truth and the queue only wakes workers, so:
 - RUNNING or WAITING executions whose heartbeat stopped end ENDED_ERROR "worker lost",
   and their waiters are told (a waiting parent then raises DependencyFailedError), except
-  those waiting for a message form's answer: they are parked (executions.parking);
+  those waiting for a message form's answer or sleeping: they are parked (executions.parking);
 - parked waits whose answer, child end or timeout came without a resume are resumed;
 - PENDING executions whose message may be gone (Redis restarted, flushed) are sent again;
   a second delivery is harmless because only one claim can win.
@@ -43,7 +43,9 @@ def reconcile() -> dict[str, int]:
     # A message wait does nothing but wait: a shorter silence tells that its process died,
     # and it is parked (with the parents that ran it inline), not ended.
     waits_before = now - timedelta(seconds=parking.wait_lost_seconds())
-    lost_waits = active.filter(waiting_message__isnull=False, heartbeat_at__lt=waits_before)
+    lost_waits = active.filter(
+        Q(waiting_message__isnull=False) | Q(wake_at__isnull=False), heartbeat_at__lt=waits_before
+    )
     lost += with_stale_ancestors(list(lost_waits.values_list("pk", flat=True)[:1000]))
     ended = settle_lost(list(dict.fromkeys(lost)), LOST)
     swept = sweep()
@@ -122,6 +124,7 @@ def settle_lost(ids: list[int], reason: str) -> list[int]:
         Execution.objects.filter(pk__in=rows)
         .filter(
             Q(waiting_message__isnull=False)
+            | Q(wake_at__isnull=False)  # a sleep: parked, it resumes when due (engine/timers.py)
             | Q(children__status=Status.WAITING, children__parked=True)
         )
         .values_list("pk", flat=True)

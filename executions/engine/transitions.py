@@ -60,9 +60,9 @@ def mark_running(execution: Execution) -> bool:
     updated = Execution.objects.filter(
         pk=execution.pk, status__in=(Status.WAITING, Status.PAUSED), parked=False,
         resumes=execution.resumes,
-    ).update(status=Status.RUNNING, waiting_message=None)
+    ).update(status=Status.RUNNING, waiting_message=None, wake_at=None)
     if updated:
-        execution.status, execution.waiting_message = Status.RUNNING, None
+        execution.status, execution.waiting_message, execution.wake_at = Status.RUNNING, None, None
     return bool(updated)
 
 
@@ -170,21 +170,25 @@ def park(execution: Execution) -> bool:
 
 
 def unpark(
-    execution_id: int, *, waiting_for_children: bool = False, message_id: int | None = None
+    execution_id: int, *, waiting_for_children: bool = False, message_id: int | None = None,
+    due_timer: bool = False,
 ) -> bool:
     """WAITING parked -> PENDING (counted in `resumes`); exactly one caller wins.
 
     `waiting_for_children`: only if it is parked for a child; `message_id`: only if it is
-    parked for that message.
+    parked for that message; `due_timer`: only if it is parked in a sleep that is due.
     """
     parked = Execution.objects.filter(pk=execution_id, status=Status.WAITING, parked=True)
     if waiting_for_children:
-        parked = parked.filter(waiting_message__isnull=True)
+        parked = parked.filter(waiting_message__isnull=True, wake_at__isnull=True)
     if message_id is not None:
         parked = parked.filter(waiting_message_id=message_id)
+    if due_timer:
+        parked = parked.filter(wake_at__lte=timezone.now())
     return bool(
         parked.update(
-            status=Status.PENDING, parked=False, waiting_message=None, resumes=F("resumes") + 1,
+            status=Status.PENDING, parked=False, waiting_message=None, wake_at=None,
+            resumes=F("resumes") + 1,
             heartbeat_at=timezone.now(),  # the reconciler re-sends from here if the message is lost
         )
     )

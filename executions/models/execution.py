@@ -127,6 +127,16 @@ class Execution(models.Model):
         "Message", null=True, blank=True, editable=False, on_delete=models.SET_NULL,
         related_name="+", help_text="The message form whose answer it waits for.",
     )
+    # Durable timers (executions.engine.timers): a sleep that no process holds.
+    wake_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="A parked sleep's due time: the workers' timer loop resumes it then.",
+    )
+    sleeps = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="The due time of each of its sleeps, by step: a replayed sleep that is due "
+        "returns at once, one that is not waits only for the rest.",
+    )
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -144,6 +154,9 @@ class Execution(models.Model):
                 fields=["status", "heartbeat_at"],
                 name="execution_active_idx",
                 condition=Q(status__in=["PENDING", "RUNNING", "WAITING"]),
+            ),
+            models.Index(  # the timer loop's one query, twice a second per worker
+                fields=["wake_at"], name="execution_wake_idx", condition=Q(wake_at__isnull=False),
             ),
         ]
         constraints = [
@@ -181,6 +194,9 @@ class Execution(models.Model):
             if self.waiting_message_id is not None:
                 parked = " (parked: no worker holds it; the answer resumes it)" if self.parked else ""
                 return f"waiting for the answer to message {self.waiting_message_id}{parked}"
+            if self.wake_at is not None:
+                return (f"sleeping until {self.wake_at:%Y-%m-%d %H:%M:%S} UTC (parked: no worker "
+                        "holds it; it resumes then)")
             return "parked: it goes on when the child it awaits ends" if self.parked else ""
         if self.status != self.Status.PENDING:
             return ""
