@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,11 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from automation.embedded import embedded_redis_url, generated_secret, private_dir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("AUTOMATION_VAR_DIR", BASE_DIR / "var"))
+# Private to the engine's user (0700; see automation/embedded.py): it holds the secrets.
+VAR_DIR = Path(os.environ.get("AUTOMATION_VAR_DIR") or BASE_DIR / "var")
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -62,17 +66,9 @@ def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return int(value)
 
 
-def _dev_secret(filename: str) -> str:
-    """A secret generated once for the embedded default and kept in var/."""
-    path = VAR_DIR / filename
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(50)
-        path.write_text(value)
-        path.chmod(0o600)
-        return value
+def _dev_secret(filename: str, generate: Callable[[], str] | None = None) -> str:
+    """A secret generated once for the embedded default and kept in var/ (file 0600, var/ 0700)."""
+    return generated_secret(VAR_DIR, filename, generate)
 
 
 DEBUG = _env_bool("DEBUG", False)
@@ -104,14 +100,9 @@ def _fernet_keys(raw: str | None) -> list[str]:
     import binascii
 
     if not raw or not raw.strip():
-        path = VAR_DIR / "field_encryption_key"
-        try:
-            raw = path.read_text().strip()
-        except FileNotFoundError:
-            VAR_DIR.mkdir(parents=True, exist_ok=True)
-            raw = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-            path.write_text(raw)
-            path.chmod(0o600)
+        raw = _dev_secret(
+            "field_encryption_key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        )
     keys = [k.strip() for k in raw.split(",") if k.strip()]
     for number, key in enumerate(keys, 1):
         try:
@@ -213,7 +204,7 @@ DB_POOL_TIMEOUT = _env_number("AUTOMATION_DB_POOL_TIMEOUT", 10.0, minimum=0.1)
 # without "database is locked", and WAL with synchronous=NORMAL is fast for this bookkeeping.
 def _database(url: str | None) -> dict[str, Any]:
     if not url:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        private_dir(VAR_DIR)
         url = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
     try:
         config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=None))
@@ -259,9 +250,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and Celery ---------------------------------------------------------------------
 EMBEDDED_REDIS_PORT = _env_int("AUTOMATION_EMBEDDED_REDIS_PORT", 6399, minimum=1)
-REDIS_URL = os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+# Unset: the embedded Redis that scripts/dev.py starts, on loopback and with a password
+# generated into var/redis_password, so that flow code (another user, isolation.py) cannot
+# talk to the broker directly. Never print REDIS_URL or BROKER_URL whole (embedded.masked_url).
+REDIS_URL = os.environ.get("REDIS_URL") or embedded_redis_url(VAR_DIR, EMBEDDED_REDIS_PORT)
 if urlparse(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
-    raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://.")
+    raise ImproperlyConfigured(
+        f"REDIS_URL must start with redis://, rediss:// or unix:// (got a URL starting with "
+        f"{urlparse(REDIS_URL).scheme!r}://)."  # never the password
+    )
 
 # The Celery broker: Redis (the default, REDIS_URL) or RabbitMQ (amqp://). The notices of
 # executions/notify.py stay on REDIS_URL whichever broker carries the messages.

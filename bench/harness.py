@@ -85,13 +85,15 @@ def redis_available() -> Iterator[None]:
     (as `make run` does) for the length of the run, and stop it by pid afterwards."""
     from django.conf import settings
 
+    from automation.embedded import embedded_redis_url, masked_url
+
     started = None
     if not _redis_answers(settings.REDIS_URL):
-        default = f"redis://127.0.0.1:{settings.EMBEDDED_REDIS_PORT}/0"
-        if default != settings.REDIS_URL:
-            sys.exit(f"[bench] no Redis answers at REDIS_URL={settings.REDIS_URL}")
+        # The settings' own embedded URL (with the password of var/redis_password).
+        if embedded_redis_url(settings.VAR_DIR, settings.EMBEDDED_REDIS_PORT) != settings.REDIS_URL:
+            sys.exit(f"[bench] no Redis answers at REDIS_URL={masked_url(settings.REDIS_URL)}")
         dev = _load_dev_script()
-        started = dev.start_redis(int(settings.EMBEDDED_REDIS_PORT))
+        started = dev.start_redis(int(settings.EMBEDDED_REDIS_PORT), Path(settings.VAR_DIR))
     try:
         yield
     finally:
@@ -245,11 +247,14 @@ def start_raw_worker() -> Worker:
     configure_raw_client()
     hostname = f"bench-raw@{os.uname().nodename}-{os.getpid()}"
     command = [
-        sys.executable, "-m", "celery", "-A", "bench.raw_tasks",
-        "-b", settings.REDIS_URL, "--result-backend", settings.REDIS_URL, "worker",
+        sys.executable, "-m", "celery", "-A", "bench.raw_tasks", "worker",
         *WORKER_FLAGS, "-Q", raw_tasks.QUEUE, "-n", hostname,
     ]
-    return _start("raw", command, raw_tasks.app.control.ping, worker_env())
+    # What `-b` and `--result-backend` would set, but out of the command line, which every
+    # user may read in `ps` (REDIS_URL carries the embedded Redis's password).
+    env = {**worker_env(), "CELERY_BROKER_URL": settings.REDIS_URL,
+           "CELERY_RESULT_BACKEND": settings.REDIS_URL}
+    return _start("raw", command, raw_tasks.app.control.ping, env)
 
 
 def configure_raw_client() -> None:

@@ -10,10 +10,10 @@ A tiny Celery app of its own, not tasks registered on `automation.celery.app`, b
 - the engine's app stays exactly as production runs it, untouched by the benchmark.
 
 Everything else that affects speed is the same as the engine's worker: the same broker
-(passed on the command line with `-b`, so this module reads no environment), JSON,
+(given to the worker as Celery's CELERY_BROKER_URL, so this module reads no environment), JSON,
 `acks_late`, prefetch multiplier 1, and the bench starts both workers with the same flags
 (`-P prefork -c 2 --without-mingle --without-gossip -l warning`).
-The results go to the same Redis (`--result-backend`).
+The results go to the same Redis (CELERY_RESULT_BACKEND).
 """
 
 from __future__ import annotations

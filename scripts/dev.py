@@ -12,6 +12,11 @@ into this virtualenv on first need). Then it runs the Procfile with honcho, and 
 ends it (Ctrl-C, SIGTERM, a process of the Procfile dying) it stops honcho and then the
 Redis it started, by pid. Redis keeps its data under var/redis/.
 
+The embedded Redis listens on 127.0.0.1 only and requires the password generated into
+var/redis_password (automation/embedded.py, which the settings use too): flow code, which
+runs as another user, must not reach the broker directly. The password goes to redis-server
+on its stdin, not its command line (which every user may read in `ps`), and is never printed.
+
 This is a developer tool, not part of the engine, so it reads the environment itself.
 """
 
@@ -25,25 +30,51 @@ import socket
 import subprocess
 import sys
 import time
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("AUTOMATION_VAR_DIR") or ROOT / "var")
-HOST = "127.0.0.1"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _load_embedded() -> ModuleType:
+    """automation/embedded.py by its path: importing the `automation` package would load the
+    Celery app and with it all the settings, which this script does not need."""
+    spec = spec_from_file_location("automation_embedded", ROOT / "automation" / "embedded.py")
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+embedded = _load_embedded()
+HOST: str = embedded.HOST
 
 
 def say(message: str) -> None:
     print(f"[make run] {message}", flush=True)
 
 
-def redis_answers(port: int) -> bool:
-    """True when something on HOST:port answers a Redis PING."""
+def redis_answers(port: int, password: str | None = None) -> bool:
+    """True when something on HOST:port answers a Redis PING (after AUTH with `password`)."""
     try:
         with socket.create_connection((HOST, port), timeout=1) as sock:
+            if password is not None:
+                sock.sendall(b"AUTH " + password.encode() + b"\r\n")
+                if not sock.recv(64).startswith(b"+OK"):
+                    return False
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def port_taken(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=1):
+            return True
     except OSError:
         return False
 
@@ -66,25 +97,36 @@ def redis_server_binary() -> str:
     return binary
 
 
-def start_redis(port: int) -> subprocess.Popen[bytes]:
-    data_dir = VAR_DIR / "redis"
-    data_dir.mkdir(parents=True, exist_ok=True)
+def start_redis(port: int, var_dir: Path = VAR_DIR) -> subprocess.Popen[bytes]:
+    """The embedded Redis on HOST:port, requiring the password of var_dir/redis_password
+    (generated on first use); its data and log in var_dir/redis/."""
+    password: str = embedded.redis_password(var_dir)  # var_dir is made 0700 on the way
+    data_dir = embedded.private_dir(var_dir / "redis")
     log_file = data_dir / "redis.log"
     binary = redis_server_binary()
-    say(f"starting Redis on {HOST}:{port} ({binary}, data and log in {data_dir})")
+    say(f"starting Redis on {HOST}:{port} ({binary}, data and log in {data_dir}, "
+        f"password in {var_dir / embedded.REDIS_PASSWORD_FILE})")
     # A session of its own: a Ctrl-C at the terminal must not stop Redis before the
     # worker and beat have shut down; this script stops it last.
+    # `-`: the rest of the configuration (requirepass) comes on stdin, out of `ps`.
     process = subprocess.Popen(
         [
-            binary, "--bind", HOST, "--port", str(port), "--protected-mode", "yes",
+            binary, "-", "--bind", HOST, "--port", str(port), "--protected-mode", "yes",
             "--dir", str(data_dir), "--dbfilename", "dump.rdb", "--appendonly", "no",
             "--logfile", str(log_file), "--daemonize", "no",
         ],
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,  # "Reading config from stdin"; the rest goes to the log
         start_new_session=True,
     )
+    assert process.stdin is not None
+    try:
+        process.stdin.write(f"requirepass {password}\n".encode())
+        process.stdin.close()
+    except BrokenPipeError:
+        pass  # it died at once: the wait below reports it with the log's tail
     deadline = time.monotonic() + 15
-    while not redis_answers(port):
+    while not redis_answers(port, password):
         if process.poll() is not None or time.monotonic() > deadline:
             stop(process, "Redis")
             tail = log_file.read_text(errors="replace").splitlines()[-10:] if log_file.exists() else []
@@ -116,7 +158,7 @@ def procfile(dev: bool) -> Path:
     if not dev:
         return path
     lines = [DEV_WEB if line.startswith("web:") else line for line in path.read_text().splitlines()]
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    embedded.private_dir(VAR_DIR)
     dev_path = VAR_DIR / "Procfile.dev"
     dev_path.write_text("\n".join(lines) + "\n")
     return dev_path
@@ -131,9 +173,17 @@ def main(command: list[str]) -> int:
     redis: subprocess.Popen[bytes] | None = None
     if not env.get("REDIS_URL"):
         port = int(env.get("AUTOMATION_EMBEDDED_REDIS_PORT") or 6399)
-        env["REDIS_URL"] = f"redis://{HOST}:{port}/{15 if command else 0}"
-        if redis_answers(port):
+        password: str = embedded.redis_password(VAR_DIR)  # made private (0700) on the way
+        env["REDIS_URL"] = embedded.embedded_redis_url(VAR_DIR, port, 15 if command else 0)
+        if redis_answers(port, password):
             say(f"a Redis already answers on {HOST}:{port}: using it (and leaving it running)")
+        elif port_taken(port):
+            # E.g. an embedded Redis of an older checkout, without the password.
+            sys.exit(
+                f"[make run] something listens on {HOST}:{port} but does not take the password "
+                f"in {VAR_DIR / embedded.REDIS_PASSWORD_FILE}: stop it, or set "
+                "AUTOMATION_EMBEDDED_REDIS_PORT to a free port"
+            )
         else:
             redis = start_redis(port)
 
