@@ -37,7 +37,7 @@ app.conf.beat_schedule = {
         "task": "executions.reconcile",
         "schedule": settings.AUTOMATION["RECONCILE_SECONDS"],
     },
-    # Retention (AUTOMATION_RETENTION_DAYS, 0 = off): daily; the task does nothing when off.
+    # Retention (AUTOMATION_RETENTION_DAYS, 0 = off) and expired idempotency keys: daily.
     "prune-executions": {
         "task": "executions.prune_executions",
         "schedule": 24 * 3600,

@@ -326,6 +326,8 @@ AUTOMATION: dict[str, Any] = {
     "RECONCILE_SECONDS": _env_number("AUTOMATION_RECONCILE_SECONDS", 15.0, minimum=1),
     # The longest `wait` the API accepts on POST /api/executions/.
     "MAX_API_WAIT_SECONDS": _env_number("AUTOMATION_MAX_API_WAIT_SECONDS", 300.0, minimum=0),
+    # A start's Idempotency-Key (API and webhooks) counts this long after its first use.
+    "IDEMPOTENCY_SECONDS": _env_number("AUTOMATION_IDEMPOTENCY_SECONDS", 86400.0, minimum=1),
     # A schedule's fire time that beat reaches later than this is skipped, not caught up.
     "SCHEDULE_MISFIRE_SECONDS": _env_number("AUTOMATION_SCHEDULE_MISFIRE_SECONDS", 300.0, minimum=1),
     # Worker group of executions whose flow names none.

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from .engine import runner, transitions
 from .engine.reconciler import reconcile as run_reconciler
-from .engine.retention import prune
+from .engine.retention import prune, prune_idempotency_keys
 from .engine.start import claim
 from .schedules import fire
 
@@ -55,6 +55,8 @@ def fire_schedule(schedule_id: int, scheduled_for: str | None = None) -> int | N
 @shared_task(name="executions.prune_executions", ignore_result=True)
 def prune_executions() -> int:
     """Beat runs this daily: deletes ended executions older than AUTOMATION_RETENTION_DAYS
-    (0 = keep everything). Returns how many top-level executions were deleted."""
+    (0 = keep everything), and expired idempotency keys. Returns how many top-level
+    executions were deleted."""
+    prune_idempotency_keys()
     days = int(settings.AUTOMATION["RETENTION_DAYS"])
     return prune(timedelta(days=days)) if days > 0 else 0

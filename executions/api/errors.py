@@ -2,7 +2,8 @@
 giving a `detail`; never an HTML page.
 
 DRF already answers its own exceptions so. This handler adds what DRF leaves to Django
-(which would answer with an HTML page or a 500): model validation, values the database
+(which would answer with an HTML page or a 500): an unusable `Idempotency-Key` (400, or 422
+when it was used with another request), model validation, values the database
 refuses, integrity conflicts, and, as a last resort, any other exception (logged, then
 answered `{"detail": ...}` with 500, still JSON).
 """
@@ -25,6 +26,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from executions.engine.idempotency import HEADER as IDEMPOTENCY_HEADER
+from executions.engine.idempotency import IdempotencyError
+
 logger = logging.getLogger(__name__)
 
 
@@ -33,6 +37,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is not None:
         return response
+    if isinstance(exc, IdempotencyError):  # named like a field: the header at fault
+        answer = status.HTTP_422_UNPROCESSABLE_ENTITY if exc.conflict else status.HTTP_400_BAD_REQUEST
+        return Response({IDEMPOTENCY_HEADER: [exc.message]}, status=answer)
     if isinstance(exc, OperationalError):
         log_unavailable(exc)
         return Response(

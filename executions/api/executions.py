@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from executions import engine, permissions
+from executions.engine import idempotency
 from executions.engine.records import execution_json
 from executions.models import Execution, ExecutionLog
 
@@ -191,6 +192,30 @@ _STARTED = OpenApiResponse(
     "could not take its message: it stays PENDING and the reconciler sends it. Do not start "
     "it again.",
 )
+_REPLAYED = OpenApiResponse(
+    ExecutionSerializer,
+    description="The `Idempotency-Key` was sent before with this request: nothing was started. "
+    "The first execution as it is now (after waiting as `wait` says), with the header "
+    "`Idempotent-Replayed: true`.",
+)
+
+
+def idempotency_key_parameter(description: str) -> OpenApiParameter:
+    """The `Idempotency-Key` header, for the operations that start executions."""
+    return OpenApiParameter(
+        idempotency.HEADER,
+        {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH,
+         "pattern": "^[ -~]+$"},
+        OpenApiParameter.HEADER,
+        description="Any string of up to 255 printable ASCII characters (a UUID, say). "
+        + description,
+    )
+
+
+_IDEMPOTENCY_KEY = idempotency_key_parameter(
+    "The same key from the same user within AUTOMATION_IDEMPOTENCY_SECONDS (a day) starts "
+    "nothing new: the answer is the first execution (200); with a different request body, 422."
+)
 
 
 class ExecutionViewSet(
@@ -219,13 +244,20 @@ class ExecutionViewSet(
 
     @extend_schema(
         request=ExecutionStartSerializer,
-        responses={201: _STARTED, 400: _ERROR, 403: _ERROR, 404: _ERROR},
+        parameters=[_IDEMPOTENCY_KEY],
+        responses={
+            200: _REPLAYED, 201: _STARTED, 400: _ERROR, 403: _ERROR, 404: _ERROR, 422: _ERROR,
+        },
         description="Start an execution through the one way in (`start_execution`). With "
         "`wait`, answer when it ended or the wait ran out; either way 201 with its JSON. "
         "An execution that is stored but whose message the broker could not take is "
-        "answered 201 at once, PENDING, with a `warning`: the reconciler sends it.",
+        "answered 201 at once, PENDING, with a `warning`: the reconciler sends it. With an "
+        "`Idempotency-Key` that this user sent before (within AUTOMATION_IDEMPOTENCY_SECONDS), "
+        "nothing is started: 200 with the first execution and `Idempotent-Replayed: true`, "
+        "or 422 if that key came with a different request.",
     )
     def create(self, request: Request) -> Response:
+        key = idempotency.key_from(request.headers)  # a bad one is refused before any work
         payload = ExecutionStartSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -235,22 +267,28 @@ class ExecutionViewSet(
                 f"(needs the {permissions.start_permission(data['mode'])} permission)."
             )
         try:
-            execution = engine.start_execution(
-                type=data["type"],
-                flow=data.get("flow"),
-                script=data.get("script", ""),
-                connection=data.get("connection"),
-                connector_type=data.get("connector_type"),
-                input_value=data["input_value"],
-                mode=data["mode"],
-                name=data.get("name"),
-                priority=data["priority"],
-                user=request.user,
-                trigger=Execution.Trigger.API,
+            started = idempotency.start_once(
+                f"user:{request.user.pk}", key, idempotency.request_digest(request.data),
+                lambda: engine.start_execution(
+                    type=data["type"],
+                    flow=data.get("flow"),
+                    script=data.get("script", ""),
+                    connection=data.get("connection"),
+                    connector_type=data.get("connector_type"),
+                    input_value=data["input_value"],
+                    mode=data["mode"],
+                    name=data.get("name"),
+                    priority=data["priority"],
+                    user=request.user,
+                    trigger=Execution.Trigger.API,
+                ),
             )
         except engine.StartError as exc:
             answer = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_400_BAD_REQUEST
             return Response({exc.field: [exc.message]}, status=answer)
+        execution = started.execution
+        # A replay answers as the first request did, from the row as it is now (and waits
+        # the same way: the same body has the same `wait`).
         warning = engine.send_warning(execution)  # accepted all the same: never wait on it
         wait = data.get("wait") if not warning else None
         read = None
@@ -265,7 +303,11 @@ class ExecutionViewSet(
         body = ExecutionSerializer(execution).data
         if warning and not execution.is_ended:
             body["warning"] = warning
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": url})
+        headers = {"Location": url}
+        if started.replayed:
+            headers[idempotency.REPLAYED_HEADER] = "true"
+        code = status.HTTP_200_OK if started.replayed else status.HTTP_201_CREATED
+        return Response(body, status=code, headers=headers)
 
     @extend_schema(
         parameters=[OpenApiParameter(

@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from executions import permissions, webhooks
 from executions.models import Flow, Webhook, validate_name
 
-from .executions import ExecutionSerializer
+from .executions import ExecutionSerializer, idempotency_key_parameter
 from .pagination import Page
 
 
@@ -141,10 +141,18 @@ _CALL_RESPONSES = {
         'with `"status": "PENDING", "warning": ...` when it was stored but the broker could not '
         'take its message (the reconciler sends it: do not call again).',
     ),
-    400: OpenApiResponse(OpenApiTypes.OBJECT, description="The JSON body does not parse."),
+    400: OpenApiResponse(
+        OpenApiTypes.OBJECT, description="The JSON body does not parse, or the "
+        "`Idempotency-Key` is not usable.",
+    ),
     403: OpenApiResponse(OpenApiTypes.OBJECT, description="Missing or wrong key."),
     404: OpenApiResponse(OpenApiTypes.OBJECT, description="No enabled webhook of that name."),
     413: OpenApiResponse(OpenApiTypes.OBJECT, description="The body is too large."),
+    422: OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description="The `Idempotency-Key` was sent before with another method, path, query "
+        "or body.",
+    ),
     500: OpenApiResponse(
         ExecutionSerializer, description="The execution ended in error or was cancelled."
     ),
@@ -156,6 +164,12 @@ _CALL_PARAMETERS = [
     ),
     OpenApiParameter(
         "async", str, enum=["1", "0"], description="1: answer 202 at once, without waiting."
+    ),
+    idempotency_key_parameter(
+        "The same key for the same webhook with the same method, path, query and body within "
+        "AUTOMATION_IDEMPOTENCY_SECONDS (a day) starts nothing new: the answer is about the "
+        "first execution, as a first call's would be now, with `Idempotent-Replayed: true`; "
+        "with a different request, 422."
     ),
 ]
 

@@ -4,6 +4,8 @@ Only whole trees go: a top-level execution (no parent) that ended before the cut
 no descendant still running. Its children, logs, messages and other related rows go with it
 by the foreign keys' cascade. Each batch is its own short transaction, so the table is never
 locked for long and the engine keeps running while a large backlog is pruned.
+
+Expired idempotency keys (executions.engine.idempotency) are pruned here too, bounded per run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import Execution
+from ..models import Execution, IdempotencyKey
+from .idempotency import window
 
 log = logging.getLogger(__name__)
 
@@ -61,4 +64,26 @@ def prune(older_than: timedelta, *, batch_size: int = BATCH_SIZE, max_batches: i
         batches += 1
     if deleted:
         log.info("retention: deleted %d ended executions older than %s", deleted, older_than)
+    return deleted
+
+
+def prune_idempotency_keys(*, batch_size: int = BATCH_SIZE, max_batches: int = 100) -> int:
+    """Delete idempotency keys past AUTOMATION_IDEMPOTENCY_SECONDS, at most
+    `batch_size * max_batches` per call (the next run takes the rest), each batch its own
+    short statement; return how many. A use of an expired key replaces it anyway: this only
+    keeps the table small."""
+    cutoff = timezone.now() - window()
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(
+            IdempotencyKey.objects.filter(created_at__lte=cutoff)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if ids:
+            deleted += IdempotencyKey.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < batch_size:
+            break
+    if deleted:
+        log.info("retention: deleted %d expired idempotency keys", deleted)
     return deleted

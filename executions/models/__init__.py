@@ -10,6 +10,7 @@ from .execution import Execution
 from .execution_log import ExecutionLog
 from .flow import Flow
 from .flow_revision import FlowRevision, record_flow_revision
+from .idempotency import IdempotencyKey
 from .message import Message
 from .schedule import (
     Schedule,
@@ -29,6 +30,7 @@ __all__ = [
     "ExecutionLog",
     "Flow",
     "FlowRevision",
+    "IdempotencyKey",
     "Message",
     "Schedule",
     "ScheduleQuerySet",

@@ -7,6 +7,8 @@ A call is checked in this order, each refusal a JSON answer:
     missing or wrong key                                    403
     its owner was deleted, deactivated or lost the right    403
       to start executions of the webhook's mode (`orphaned`)
+    an unusable Idempotency-Key header                      400
+    an Idempotency-Key used before with another request     422
 The key comes as `?key=`, the `X-Webhook-Key` header or `"key"` in a JSON object body, and
 is compared in constant time with the stored SHA-256 digest (the key itself is not kept).
 
@@ -18,6 +20,11 @@ cancelled, 202 `{"id", "url"}` when it still runs after AUTOMATION["WEBHOOK_WAIT
 broker could not take its message (with its `status` and a `warning`; the reconciler sends
 it). A flow shapes its own answer by saving the output key
 `webhook_response` = {"status": int, "headers": {...}, "json": ... | "body": ...}.
+
+An `Idempotency-Key` header makes a retry safe (executions.engine.idempotency, scope: the
+webhook): the same key with the same method, path, query and body within
+AUTOMATION_IDEMPOTENCY_SECONDS starts nothing and answers about the first execution, as a
+first call would now (waiting, or 202 with `?async=1`), with `Idempotent-Replayed: true`.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from ..engine import idempotency
 from ..engine.dispatch import send_warning
 from ..engine.records import execution_json
 from ..engine.start import StartError, start_execution
@@ -90,6 +98,7 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
         parsed, is_json = _parse(request, body)
         _check_key(webhook, request, parsed)
         _check_owner(webhook)
+        key = _idempotency_key(request)
     except CallRefused as refused:
         return JsonResponse(refused.body, status=refused.status)
 
@@ -107,18 +116,31 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
         input_value["data"] = body.decode("utf-8", errors="replace")
 
     assert webhook.flow is not None  # _find refuses webhooks without a flow
+    flow = webhook.flow
     try:
-        execution = start_execution(
-            flow=webhook.flow,
-            input_value=input_value,
-            mode=webhook.mode,
-            user=webhook.user,
-            trigger=Execution.Trigger.WEBHOOK,
-            trigger_ref=webhook.name,
+        started = idempotency.start_once(
+            f"webhook:{webhook.pk}", key, _request_digest(input_value, body, is_json),
+            lambda: start_execution(
+                flow=flow,
+                input_value=input_value,
+                mode=webhook.mode,
+                user=webhook.user,
+                trigger=Execution.Trigger.WEBHOOK,
+                trigger_ref=webhook.name,
+            ),
         )
     except StartError as exc:  # e.g. its flow was disabled
         return JsonResponse({"detail": f"webhook {name!r} cannot start: {exc.message}"}, status=404)
+    except idempotency.IdempotencyError as exc:
+        return JsonResponse({idempotency.HEADER: [exc.message]}, status=422)
+    response = _respond(request, webhook, started.execution)
+    if started.replayed:
+        response[idempotency.REPLAYED_HEADER] = "true"
+    return response
 
+
+def _respond(request: HttpRequest, webhook: Webhook, execution: Execution) -> HttpResponse:
+    """Answer about a started execution (just now, or by the call whose key this one sent)."""
     warning = send_warning(execution)
     if warning or request.GET.get("async", "").lower() in _TRUE:  # accepted: never a 500
         return _accepted(request, execution, warning)
@@ -132,6 +154,24 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
     # flow (for the name in the JSON) is the webhook's, which started it.
     answered.flow = webhook.flow
     return _answer(answered)
+
+
+def _idempotency_key(request: HttpRequest) -> str | None:
+    try:
+        return idempotency.key_from(request.headers)
+    except idempotency.IdempotencyError as exc:
+        raise CallRefused(400, {idempotency.HEADER: [exc.message]}) from None
+
+
+def _request_digest(input_value: dict[str, Any], body: bytes, is_json: bool) -> str:
+    """What a retry must repeat: method, path, query and body (the parsed JSON without its
+    `key`, or the raw bytes). Not the headers: a retry's differ (dates, trace ids)."""
+    asked = {k: input_value[k] for k in ("method", "path", "query")}
+    if is_json:
+        asked["json"] = input_value["json"]
+    else:
+        asked["body_sha256"] = hashlib.sha256(body).hexdigest()
+    return idempotency.request_digest(asked)
 
 
 def orphaned(webhook: Webhook) -> str:
