@@ -346,6 +346,9 @@ AUTOMATION: dict[str, Any] = {
     # process and is resumed, replaying its earlier calls, when answered (0 = only when its
     # worker stops or dies). See executions/parking.py.
     "PARK_AFTER_SECONDS": _env_number("AUTOMATION_PARK_AFTER_SECONDS", 60.0, minimum=0),
+    # The flow started when an execution of a flow that names no `error_handler` ends
+    # ENDED_ERROR (executions/engine/error_handlers.py); empty = none.
+    "DEFAULT_ERROR_HANDLER": os.environ.get("AUTOMATION_DEFAULT_ERROR_HANDLER", "").strip(),
     # Callers of /metrics from outside loopback send `Authorization: Bearer <this>`.
     "METRICS_TOKEN": os.environ.get("AUTOMATION_METRICS_TOKEN", ""),
     # Flow code runs in a host process of its own (executions/engine/hosts.py,

@@ -12,7 +12,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
-from .engine import runner, transitions
+from .engine import error_handlers, runner, transitions
 from .engine.reconciler import reconcile as run_reconciler
 from .engine.retention import prune, prune_idempotency_keys
 from .engine.start import claim
@@ -32,9 +32,10 @@ def run_execution(execution_id: int) -> None:
         runner.execute(execution)
     except Exception as exc:  # an engine fault, not the flow's: record it before re-raising
         log.exception("execution %s failed in the engine", execution_id)
-        transitions.mark_ended(
+        if transitions.mark_ended(
             execution, execution.Status.ENDED_ERROR, f"engine error: {type(exc).__name__}: {exc}"
-        )
+        ):
+            error_handlers.after_error([execution.pk])
         raise
 
 

@@ -19,7 +19,7 @@ import redis
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Window
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -598,6 +598,7 @@ def dashboard() -> dict[str, Any]:
     )
     return {
         "windows": windows,
+        "error_handler_runs": error_handler_runs(day_ago),
         "failing_schedules": failing_schedules(),
         "queues": queue_depths(),
         "workers": live_workers(),
@@ -622,6 +623,34 @@ def dashboard() -> dict[str, Any]:
                 "url": changelist_url(flow__id__exact=row["flow_id"], created_at__gte=day_ago.isoformat(timespec="seconds")),
             }
             for row in slowest
+        ],
+    }
+
+
+def error_handler_runs(since: Any, limit: int = 5) -> dict[str, Any]:
+    """Executions error handlers started since `since`: how many, and the latest few, each
+    with the failed execution it handled (trigger_ref). One query: the count is a window
+    over the rows before the limit."""
+    rows = list(
+        Execution.objects.filter(trigger=Execution.Trigger.ERROR_HANDLER, created_at__gte=since)
+        .annotate(total=Window(Count("id")))
+        .only("id", "name", "status", "trigger_ref", "created_at")
+        .order_by("-id")[:limit]
+    )
+    return {
+        "count": rows[0].total if rows else 0,  # type: ignore[attr-defined]
+        "url": changelist_url(
+            trigger__exact=Execution.Trigger.ERROR_HANDLER,
+            created_at__gte=since.isoformat(timespec="seconds"),
+        ),
+        "latest": [
+            {
+                "execution": e,
+                "url": execution_url(e),
+                "failed_url": execution_url(int(e.trigger_ref)) if e.trigger_ref.isdigit() else "",
+                "failed": e.trigger_ref,
+            }
+            for e in rows
         ],
     }
 

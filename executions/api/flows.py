@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from rest_framework import serializers, viewsets
 
 from executions.models import Flow, validate_name
@@ -18,7 +19,7 @@ class FlowSerializer(serializers.ModelSerializer):
     class Meta:
         model = Flow
         fields = [
-            "name", "script", "description", "timeout", "queue", "enabled", "revision",
+            "name", "script", "description", "timeout", "queue", "error_handler", "enabled", "revision",
             "created_at", "updated_at",
         ]
         read_only_fields = ["revision", "created_at", "updated_at"]
@@ -39,6 +40,21 @@ class FlowSerializer(serializers.ModelSerializer):
         if value is not None and value <= 0:
             raise serializers.ValidationError("timeout must be a positive number of seconds")
         return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """`error_handler` names another stored flow (checked by the model, as in the admin);
+        a PATCH that touches neither it nor the name leaves it as it is."""
+        if "error_handler" not in attrs and "name" not in attrs:
+            return attrs
+        flow = Flow(
+            name=attrs.get("name", getattr(self.instance, "name", "")),
+            error_handler=attrs.get("error_handler", getattr(self.instance, "error_handler", "")),
+        )
+        try:
+            flow.check_error_handler()
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
 
 
 class FlowViewSet(viewsets.ModelViewSet):

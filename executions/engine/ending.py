@@ -2,7 +2,8 @@
 
 The rows end in the database first (executions.engine.transitions.close), in one
 transaction with their descendants; after commit the workers running them are told to stop
-and their waiters that they ended, and a parent parked while awaiting one goes on.
+and their waiters that they ended, and a parent parked while awaiting one goes on; those
+ended in error start their flows' error handlers (executions.engine.error_handlers).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from ..models import Execution
-from . import notify, parking, transitions
+from . import error_handlers, notify, parking, transitions
 
 log = logging.getLogger(__name__)
 Status = Execution.Status
@@ -44,6 +45,8 @@ def _announce(ended: list[tuple[int, str]]) -> list[int]:
 
     if ids:
         transaction.on_commit(publish)
+        # Timeouts, "worker lost", "worker shut down": their flows' error handlers start.
+        error_handlers.after_error(pk for pk, status in ended if status == Status.ENDED_ERROR)
     return ids
 
 

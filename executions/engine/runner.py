@@ -17,7 +17,7 @@ from flow_api.exceptions import ExecutionParked, ExecutionTerminated, FlowApiErr
 from flow_api.values import json_safe
 
 from ..models import Execution, ExecutionLog, Flow
-from . import connections, hosts, limits, notify, parking, transitions
+from . import connections, error_handlers, hosts, limits, notify, parking, transitions
 from .guard import guard
 from .records import output_too_large
 
@@ -86,6 +86,8 @@ def execute(execution: Execution) -> str:
             )
             if execution.resumes and execution.parent_id:  # its parent may have parked for it
                 parking.resume_parents([execution.pk])
+            if status == Status.ENDED_ERROR:
+                error_handlers.after_error([execution.pk])
             return status
         execution.refresh_from_db(fields=["status", "message", "ended_at"])
         return execution.status

@@ -44,6 +44,7 @@ class Execution(models.Model):
         SCHEDULE = "schedule"
         PARENT = "parent"
         CLI = "cli"
+        ERROR_HANDLER = "error_handler"  # started for a failed execution (engine.error_handlers)
 
     class Priority(models.TextChoices):
         HIGH = "high"

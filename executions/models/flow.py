@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -30,6 +31,13 @@ class Flow(models.Model):
         help_text="At most this many executions of the flow run at once, across all workers; "
         "the others wait PENDING and start oldest first. Empty = no limit.",
     )
+    error_handler = models.CharField(
+        max_length=255, blank=True, default="",
+        help_text="Name of the flow started when an execution of this one ends ENDED_ERROR "
+        "(input: execution_id, flow, status_message, attempt). Empty = "
+        "AUTOMATION_DEFAULT_ERROR_HANDLER, if set. A name, not a link: deleting that flow "
+        "leaves this one as it is.",
+    )
     enabled = models.BooleanField(default=True, help_text="Disabled flows cannot be started.")
     revision = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -51,3 +59,17 @@ class Flow(models.Model):
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "revision", "updated_at"}
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        self.check_error_handler()
+
+    def check_error_handler(self) -> None:
+        """Refuse an `error_handler` that names no stored flow, or this flow itself."""
+        name = self.error_handler
+        if not name:
+            return
+        if name == self.name:
+            raise ValidationError({"error_handler": "a flow cannot be its own error handler"})
+        if not Flow.objects.filter(name=name).exists():
+            raise ValidationError({"error_handler": f"no flow named {name!r}"})

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('executions', '0009_parked_waits'),
+        ('executions', '0010_durable_timers'),
     ]
 
     operations = [
