@@ -136,27 +136,32 @@ class Execution:
 
     def flow(
         self, flow_name: str, inputs: dict[str, Any] | None = None, *, name: str | None = None,
-        run: bool = True, wait: bool = True, **kwargs: Any,
+        run: bool = True, wait: bool = True, retry_policy: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> Execution:
         """Start a child FLOW execution of the stored flow `flow_name`.
 
         Extra keyword arguments are merged into `inputs`. By default the call waits for the
         child and raises `DependencyFailedError` unless it ended in success. `wait=False`
         starts it and returns at once; `run=False` only creates it (start it with `run()`
-        or `run_async()`).
+        or `run_async()`). `retry_policy` overrides the flow's own for this call.
         """
-        return self._child("FLOW", {"flow": flow_name}, inputs, kwargs, name, run, wait)
+        target = {"flow": flow_name, "retry_policy": retry_policy}
+        return self._child("FLOW", target, inputs, kwargs, name, run, wait)
 
     def script(
         self, source: str, inputs: dict[str, Any] | None = None, *, name: str | None = None,
-        run: bool = True, wait: bool = True, **kwargs: Any,
+        run: bool = True, wait: bool = True, retry_policy: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> Execution:
         """Start a child SCRIPT execution of inline Python `source` (same handler contract)."""
-        return self._child("SCRIPT", {"script": source}, inputs, kwargs, name, run, wait)
+        target = {"script": source, "retry_policy": retry_policy}
+        return self._child("SCRIPT", target, inputs, kwargs, name, run, wait)
 
     def connect(
         self, connection_name: str | None = None, *, connector_type: str | None = None,
-        name: str | None = None, run: bool = True, wait: bool = True, **inputs: Any,
+        name: str | None = None, run: bool = True, wait: bool = True,
+        retry_policy: dict[str, Any] | None = None, **inputs: Any,
     ) -> Execution:
         """Start a child CONNECTION execution.
 
@@ -167,13 +172,16 @@ class Execution:
         """
         if not connection_name and not connector_type:
             raise FlowApiError("connect() needs a connection name or connector_type=")
-        target = {"connection": connection_name, "connector_type": connector_type}
+        target = {"connection": connection_name, "connector_type": connector_type,
+                  "retry_policy": retry_policy}
         return self._child("CONNECTION", target, None, inputs, name, run, wait)
 
     def task(self, connector_type: str, *, name: str | None = None, run: bool = True,
-             wait: bool = True, **inputs: Any) -> Execution:
+             wait: bool = True, retry_policy: dict[str, Any] | None = None,
+             **inputs: Any) -> Execution:
         """The older spelling of `connect(connector_type=...)`."""
-        return self.connect(connector_type=connector_type, name=name, run=run, wait=wait, **inputs)
+        return self.connect(connector_type=connector_type, name=name, run=run, wait=wait,
+                            retry_policy=retry_policy, **inputs)
 
     def run(self) -> Execution:
         """Start a child created with `run=False` and wait for it; raises like `flow()`."""

@@ -57,7 +57,7 @@ def redis_flushed() -> None:
 # The worker groups the tests send executions to (their Celery queues are "<group>.<mode>").
 TEST_GROUPS = (
     "default", "prio", "doomed", "late", "nowhere", "term", "spread", "limited", "solo", "other",
-    "island", "watched", "dmz", "a", "depth", "refused", "sleepy", "errh",
+    "island", "watched", "dmz", "a", "depth", "refused", "sleepy", "errh", "replay",
 )
 
 

@@ -69,7 +69,7 @@ class FlowActionForm(ActionForm):
 class FlowForm(forms.ModelForm):
     class Meta:
         model = Flow
-        fields = ["name", "description", "script", "enabled", "timeout", "queue", "error_handler"]
+        fields = ["name", "description", "script", "enabled", "timeout", "queue", "error_handler", "retry_policy", "recovery"]
         widgets = {
             "script": forms.Textarea(attrs={"class": "flow-script", "rows": 24, "spellcheck": "false"}),
             "description": forms.Textarea(attrs={"rows": 2}),
@@ -86,7 +86,7 @@ class FlowAdmin(admin.ModelAdmin):
     readonly_fields = ["revision", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "description", "script"]}),
-        ("Running", {"fields": ["enabled", "timeout", "queue", "error_handler"]}),
+        ("Running", {"fields": ["enabled", "timeout", "queue", "error_handler", "retry_policy", "recovery"]}),
         ("Record", {"fields": ["revision", "created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     action_form = FlowActionForm

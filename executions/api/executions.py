@@ -63,6 +63,11 @@ class ExecutionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
     started_at = serializers.DateTimeField(read_only=True, allow_null=True)
     ended_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    attempt = serializers.IntegerField(read_only=True, help_text="Its attempt, from 1 (retries).")
+    previous_attempts = serializers.ListField(
+        child=serializers.DictField(), read_only=True,
+        help_text="The failed attempts before this one: attempt, started_at, ended_at, status_message.",
+    )
 
     def to_representation(self, instance: Execution) -> dict[str, Any]:
         return execution_json(instance)

@@ -19,7 +19,8 @@ class FlowSerializer(serializers.ModelSerializer):
     class Meta:
         model = Flow
         fields = [
-            "name", "script", "description", "timeout", "queue", "error_handler", "enabled", "revision",
+            "name", "script", "description", "timeout", "queue", "error_handler", "retry_policy", "recovery",
+            "enabled", "revision",
             "created_at", "updated_at",
         ]
         read_only_fields = ["revision", "created_at", "updated_at"]

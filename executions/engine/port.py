@@ -110,6 +110,7 @@ class EnginePort:
                     run=run,
                     claim_if_served=run and wait,
                     step=step,
+                    retry_policy=target.get("retry_policy"),
                 )
             except start.StartError as exc:
                 error = ResourceNotFoundError if exc.not_found else FlowApiError

@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..models import Execution, Message
-from . import ending, parking
+from . import ending, parking, retries
 from .dispatch import dispatch
 from .transitions import NOT_ENDED
 
@@ -138,8 +138,17 @@ def settle_lost(ids: list[int], reason: str) -> list[int]:
         parking.park_wait(execution, execution.waiting_message_id)
     if parkable:
         log.warning("parked executions %s: their worker stopped while they waited", sorted(parkable))
+    rest = [pk for pk in ids if pk not in parkable]
+    # Replayed on another worker (Flow.recovery), or its next attempt (retry_policy).
+    replay = retries.replayable(rest)
+    handed = retries.hand_over(list(Execution.objects.filter(pk__in=replay)), reason)
+    retried = [
+        e.pk for e in Execution.objects.filter(pk__in=[pk for pk in rest if pk not in replay])
+        .exclude(retry_policy={})
+        if retries.schedule_retry(e, reason, ["WorkerLost"], e.started_at)
+    ]
     return ending.end_executions(
-        [pk for pk in ids if pk not in parkable], Status.ENDED_ERROR, reason
+        [pk for pk in rest if pk not in handed and pk not in retried], Status.ENDED_ERROR, reason
     )
 
 

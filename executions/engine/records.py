@@ -84,6 +84,11 @@ def execution_json(execution: Execution) -> dict[str, Any]:
         "created_at": _iso(execution.created_at),
         "started_at": _iso(execution.started_at),
         "ended_at": _iso(execution.ended_at),
+        "attempt": execution.attempt,
+        "previous_attempts": [
+            {k: a.get(k) for k in ("attempt", "started_at", "ended_at", "status_message")}
+            for a in execution.previous_attempts or []
+        ],
     }
     if execution.status in (Execution.Status.PENDING, Execution.Status.WAITING):
         # Read-only: why it has not started ("no worker serves queue X", a full limit), or

@@ -12,18 +12,20 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.utils import timezone
 
 from flow_api.exceptions import ExecutionParked, ExecutionTerminated, FlowApiError
 from flow_api.values import json_safe
 
 from ..models import Execution, ExecutionLog, Flow
-from . import connections, error_handlers, hosts, limits, notify, parking, transitions
+from . import connections, error_handlers, hosts, limits, notify, parking, retries, transitions
 from .guard import guard
 from .records import output_too_large
 
 log = logging.getLogger(__name__)
 Status = Execution.Status
 PARKED = "PARKED"  # _run_handler's word for "its wait was parked": nothing to record yet
+RETRYING = "RETRYING"  # record_end's word for "its next attempt is scheduled" (engine/retries.py)
 
 _SOURCE_CACHE: OrderedDict[tuple[Any, ...], tuple[str, str]] = OrderedDict()
 _SOURCE_CACHE_SIZE = 512
@@ -66,6 +68,7 @@ def execute(execution: Execution) -> str:
     parked and, if it ran inline in a parent's process, the parent parks too.
     """
     g = guard()
+    attempt_started = timezone.now()
     with g.frame(execution):
         status, message, output = _run_handler(execution)
     if status == PARKED:
@@ -76,6 +79,10 @@ def execute(execution: Execution) -> str:
         return Status.WAITING
 
     def record_end() -> str:
+        if status == Status.ENDED_ERROR and retries.schedule_retry(
+            execution, message, getattr(execution, "_error_types", []), attempt_started
+        ):
+            return RETRYING
         if status is not None and transitions.mark_ended(
             execution, status, message, output_value=output
         ):
@@ -98,6 +105,10 @@ def execute(execution: Execution) -> str:
     lost = getattr(execution, "_host_lost", None)
     if lost is not None and hosts.broken():  # its parent ran in the same host, now gone
         raise lost
+    if final == RETRYING:  # parked until its next attempt, as a parked wait
+        if g.frames:
+            raise ExecutionParked()
+        return Status.WAITING
     if g.any_terminated():
         raise ExecutionTerminated()  # an ancestor in this process was cancelled too
     return final
@@ -137,7 +148,13 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
     if isolation.refused:
         return Status.ENDED_ERROR, f"{isolation.description} (AUTOMATION_FLOW_ISOLATION=full)", None
     g = guard()
-    if execution.resumes:
+    if execution.retry_pending:
+        ExecutionLog.objects.create(
+            execution_id=execution.pk,
+            text=f"attempt {execution.attempt} of {execution.retry_policy.get('max_attempts')} "
+            "starts: the handler runs afresh",
+        )
+    elif execution.resumes:
         ExecutionLog.objects.create(
             execution_id=execution.pk,
             text=f"resumed after a parked wait (resume {execution.resumes}): the handler runs "
@@ -151,6 +168,7 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
         return Status.ENDED_ERROR, str(exc), None
     except hosts.HostLost as lost:
         execution._host_lost = lost  # type: ignore[attr-defined]
+        execution._error_types = ["HostLost", "WorkerLost"]  # type: ignore[attr-defined]
         done = {"kind": "terminated" if g.any_terminated() else "error", "message": str(lost)}
     kind = done.get("kind")
     if kind == "parked":
@@ -163,6 +181,9 @@ def _run_handler(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
         return str(done["status"]), _text(done.get("message")), None
     if kind == "returned":
         return _returned(execution, done.get("output"))
+    types = done.get("error_types")
+    if isinstance(types, list) and not hasattr(execution, "_error_types"):
+        execution._error_types = [str(t)[:100] for t in types[:50]]  # type: ignore[attr-defined]
     if done.get("traceback"):
         ExecutionLog.objects.create(
             execution_id=execution.pk, level=ExecutionLog.Level.ERROR, text=_text(done["traceback"]),
@@ -221,5 +242,6 @@ def _run_builtin(execution: Execution) -> tuple[str | None, str, dict[str, Any] 
             return None, "", None
         return Status.ENDED_CANCELLED, "cancelled with its parent", None
     except Exception as exc:
+        execution._error_types = [kind.__name__ for kind in type(exc).__mro__[:-1]]  # type: ignore[attr-defined]
         return Status.ENDED_ERROR, f"{type(exc).__name__}: {exc}", None
     return Status.ENDED_SUCCESS, execution.message, output

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 
 from ..models import Execution
-from . import ending, notify
+from . import ending, notify, retries
 from .parking import wait_lost_seconds
 from .reconciler import reconcile
 
@@ -34,8 +34,11 @@ def _running_execution_ids() -> list[int]:
     return ids
 
 
+_handed_over: set[int] = set()  # replayed elsewhere: never ended from here
+
+
 def end_after_grace(grace: float) -> None:
-    ids = _running_execution_ids()
+    ids = [pk for pk in _running_execution_ids() if pk not in _handed_over]
     if not ids:
         return
     ended = ending.end_executions(
@@ -47,9 +50,20 @@ def end_after_grace(grace: float) -> None:
 
 
 def on_worker_shutting_down(**kwargs: Any) -> None:
-    # Flows waiting for a message form's answer need no process: they park at once and
-    # a worker resumes them when the answer comes (executions.engine.parking).
-    notify.publish_park(_running_execution_ids())
+    # Flows waiting for a message form's answer, or sleeping, need no process: they park at
+    # once and a worker resumes them when the answer comes or the sleep is due.
+    running = _running_execution_ids()
+    notify.publish_park(running)
+    # Flows that recover by replay are handed over at once: parked, their run here is
+    # interrupted, and in a second (once the interrupt was heard) another worker replays them.
+    handed = retries.hand_over(
+        list(Execution.objects.filter(pk__in=retries.replayable(running))),
+        "its worker was asked to stop", after=1.0,
+    )
+    if handed:
+        _handed_over.update(handed)
+        notify.publish_cancel(handed)
+        log.warning("handed over executions %s for replay on another worker", handed)
     grace = float(settings.AUTOMATION["SHUTDOWN_GRACE_SECONDS"])
     timer = threading.Timer(grace, end_after_grace, args=(grace,))
     timer.daemon = True

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
 from connectors.services import PrepareError, prepare, store_secrets
 
-from ..models import Execution, Flow
+from ..models import Execution, Flow, clean_retry_policy
 from . import limits, metrics, transitions
 from .dispatch import dispatch
 from .queues import default_group, serves
@@ -71,6 +72,7 @@ def start_execution(
     schedule: Any = None,
     scheduled_for: Any = None,
     step: int | None = None,
+    retry_policy: dict[str, Any] | None = None,
 ) -> Execution:
     """Create an execution and queue it once the current transaction commits.
 
@@ -129,6 +131,12 @@ def start_execution(
         name = name or "script"
     if timeout is not None and timeout <= 0:
         raise StartError("timeout", "timeout must be a positive number of seconds")
+    if retry_policy is None and type != Execution.Type.SCHEDULE:
+        retry_policy = flow_obj.retry_policy if flow_obj is not None else {}
+    try:
+        retry_policy = clean_retry_policy(retry_policy)
+    except ValidationError as exc:
+        raise StartError("retry_policy", " ".join(exc.messages)) from None
     group = queue or (parent.queue if parent is not None else "") or default_group()
     priority = priority or (parent.priority if parent is not None else Execution.Priority.NORMAL)
     if priority not in Execution.Priority.values:
@@ -164,6 +172,7 @@ def start_execution(
         queue=group,
         priority=priority,
         timeout=timeout,
+        retry_policy=retry_policy,
         deferred=not run,
         limited=limited,
         schedule=schedule if type == Execution.Type.SCHEDULE else None,

@@ -22,7 +22,13 @@ from .schedule import (
     schedules_changed,
 )
 from .setting import Setting
-from .validators import validate_cron, validate_name, validate_script, validate_timezone
+from .validators import (
+    clean_retry_policy,
+    validate_cron,
+    validate_name,
+    validate_script,
+    validate_timezone,
+)
 from .webhook import Webhook
 
 __all__ = [
@@ -38,6 +44,7 @@ __all__ = [
     "Webhook",
     "_now",
     "_server_timezone",
+    "clean_retry_policy",
     "record_flow_revision",
     "schedule_deleted",
     "schedule_saved",

@@ -128,6 +128,17 @@ class Execution(models.Model):
         "Message", null=True, blank=True, editable=False, on_delete=models.SET_NULL,
         related_name="+", help_text="The message form whose answer it waits for.",
     )
+    # Retries (executions.engine.retries): one execution id across its attempts.
+    retry_policy = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="The retry policy it runs under (its flow's, or the one its call gave).",
+    )
+    attempt = models.PositiveIntegerField(default=1, editable=False, help_text="Its attempt, from 1.")
+    previous_attempts = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="The attempts that failed before this one: attempt, started_at, ended_at, "
+        "status_message.",
+    )
     # Durable timers (executions.engine.timers): a sleep that no process holds.
     wake_at = models.DateTimeField(
         null=True, blank=True, editable=False,
@@ -188,6 +199,13 @@ class Execution(models.Model):
         return self.root_id or self.pk
 
     @property
+    def retry_pending(self) -> bool:
+        """It failed and waits for (or is at the start of) its next attempt: the resume it
+        waits for is the one its last failed attempt recorded."""
+        return bool(self.previous_attempts) and self.previous_attempts[-1].get("resumes") in (
+            self.resumes, self.resumes + 1)
+
+    @property
     def waiting_reason(self) -> str:
         """Why a PENDING execution has not started, or what a WAITING one waits for ("" when
         nothing is known)."""
@@ -195,6 +213,11 @@ class Execution(models.Model):
             if self.waiting_message_id is not None:
                 parked = " (parked: no worker holds it; the answer resumes it)" if self.parked else ""
                 return f"waiting for the answer to message {self.waiting_message_id}{parked}"
+            if self.wake_at is not None and self.parked and self.retry_pending:
+                last = self.previous_attempts[-1]
+                return (f"attempt {last.get('attempt')} failed; attempt {self.attempt} of "
+                        f"{self.retry_policy.get('max_attempts')} starts at "
+                        f"{self.wake_at:%Y-%m-%d %H:%M:%S} UTC (parked: no worker holds it)")
             if self.wake_at is not None:
                 return (f"sleeping until {self.wake_at:%Y-%m-%d %H:%M:%S} UTC (parked: no worker "
                         "holds it; it resumes then)")

@@ -9,7 +9,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from .validators import validate_script
+from .validators import validate_retry_policy, validate_script
 
 
 class Flow(models.Model):
@@ -37,6 +37,23 @@ class Flow(models.Model):
         "(input: execution_id, flow, status_message, attempt). Empty = "
         "AUTOMATION_DEFAULT_ERROR_HANDLER, if set. A name, not a link: deleting that flow "
         "leaves this one as it is.",
+    )
+    retry_policy = models.JSONField(
+        default=dict, blank=True, validators=[validate_retry_policy],
+        help_text='Retries of a failed execution, with backoff: {"max_attempts": 3, '
+        '"initial_delay": 1, "max_delay": 60, "multiplier": 2, "retry_on": []} (seconds; '
+        'retry_on: exception names such as "ConnectionError", empty = any error). '
+        "Empty = no retries.",
+    )
+    class Recovery(models.TextChoices):
+        FAIL = "fail", "fail: it ends in error (worker lost, worker shut down)"
+        REPLAY = "replay", "replay: it resumes on another worker, replaying its recorded calls"
+
+    recovery = models.CharField(
+        max_length=10, choices=Recovery.choices, default=Recovery.FAIL,
+        help_text="What happens to a running execution when its worker stops or dies: fail, "
+        "or replay its handler on another worker (its children, connections, forms and "
+        "sleeps return their recorded results; plain Python runs again).",
     )
     enabled = models.BooleanField(default=True, help_text="Disabled flows cannot be started.")
     revision = models.PositiveIntegerField(default=1, editable=False)

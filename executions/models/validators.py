@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -71,3 +72,47 @@ def validate_name(name: str) -> None:
     """Refuse a name that cannot be one segment of a URL path."""
     if "/" in name or name.strip() != name or not name:
         raise ValidationError("a name has no '/' and no leading or trailing spaces")
+
+
+RETRY_DEFAULTS: dict[str, Any] = {
+    "max_attempts": 1, "initial_delay": 1.0, "max_delay": 60.0, "multiplier": 2.0, "retry_on": [],
+}
+_RETRY_BOUNDS = {  # key: (lowest, highest)
+    "max_attempts": (1, 100), "initial_delay": (0, 7 * 86400), "max_delay": (0, 7 * 86400),
+    "multiplier": (1, 100),
+}
+
+
+def clean_retry_policy(value: Any) -> dict[str, Any]:
+    """A retry policy with its defaults filled in ({} for none), or ValidationError naming
+    the key: `{"max_attempts": 3, "initial_delay": 1, "max_delay": 60, "multiplier": 2,
+    "retry_on": ["ConnectionError"]}` (seconds; `retry_on` empty: any error)."""
+    if value in (None, {}):
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError("retry_policy must be a JSON object")
+    unknown = sorted(set(value) - set(RETRY_DEFAULTS))
+    if unknown:
+        raise ValidationError(
+            f"retry_policy has unknown key(s) {', '.join(unknown)}; it takes "
+            f"{', '.join(RETRY_DEFAULTS)}"
+        )
+    policy = {**RETRY_DEFAULTS, **value}
+    for key, (lowest, highest) in _RETRY_BOUNDS.items():
+        number = policy[key]
+        whole = key == "max_attempts"
+        if isinstance(number, bool) or not isinstance(number, int if whole else (int, float)):
+            kind = "a whole number" if whole else "a number of seconds" if "delay" in key else "a number"
+            raise ValidationError(f"retry_policy.{key} must be {kind}")
+        if not lowest <= number <= highest:
+            raise ValidationError(f"retry_policy.{key} must be from {lowest} to {highest}")
+    if policy["max_delay"] < policy["initial_delay"]:
+        raise ValidationError("retry_policy.max_delay must not be less than initial_delay")
+    retry_on = policy["retry_on"]
+    if not isinstance(retry_on, list) or not all(isinstance(n, str) and n for n in retry_on) or len(retry_on) > 50:
+        raise ValidationError("retry_policy.retry_on must be a list of exception names")
+    return policy
+
+
+def validate_retry_policy(value: Any) -> None:
+    clean_retry_policy(value)

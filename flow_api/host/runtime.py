@@ -169,7 +169,8 @@ class Host:
             return {"kind": "error", "message": describe_base(exc, filename)}
         except Exception as exc:
             return {"kind": "error", "message": describe(exc, filename),
-                    "traceback": flow_traceback(exc, filename)}
+                    "traceback": flow_traceback(exc, filename),
+                    "error_types": [kind.__name__ for kind in type(exc).__mro__[:-1]]}
         except BaseException as exc:  # KeyboardInterrupt, GeneratorExit, BaseException...
             if frame.interrupted:  # the flow turned the cancel into something else
                 return {"kind": "terminated"}
