@@ -51,7 +51,7 @@ def _mid_way(execution: Execution) -> bool:
 
 
 def _runs(n: int) -> int:
-    return Setting.objects.get(name=f"runs-{n}").value
+    return int(Setting.objects.get(name=f"runs-{n}").value)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
