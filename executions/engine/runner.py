@@ -91,7 +91,8 @@ def execute(execution: Execution) -> str:
                 "execution %s ended %s", execution.pk, status,
                 extra={"execution_id": execution.pk, "flow": execution.name, "status": status},
             )
-            if execution.resumes and execution.parent_id:  # its parent may have parked for it
+            # Its parent may have parked for it: not when it ran inline in its parent here.
+            if execution.parent_id and (execution.resumes or not g.frames):
                 parking.resume_parents([execution.pk])
             if status == Status.ENDED_ERROR:
                 error_handlers.after_error([execution.pk])

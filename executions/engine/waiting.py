@@ -16,6 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from flow_api.exceptions import ExecutionParked
+
 from ..models import Execution
 from . import notify, runner
 from .guard import guard
@@ -115,7 +117,9 @@ def wait_for(
     statuses: dict[int, str] = {}
     final: dict[int, Execution] = {}  # rows read when they had already ended
     pending = set(ids)
-    waiting_marked = False
+    waiting_marked = parking_now = False
+    park_after = float(settings.AUTOMATION["PARK_AFTER_SECONDS"])
+    started = time.monotonic()
     try:
         with Wakeup(notify.ended_channel(pk) for pk in pending) as wakeup:
             while True:
@@ -166,14 +170,26 @@ def wait_for(
                     break
                 if not pending or _satisfied(return_when, len(ids), statuses):
                     break
+                if waiter is not None and run_inline and deadline is None and (
+                    (park_after and time.monotonic() - started > park_after)
+                    or guard().park_requested
+                ) and _all_children_of(waiter, pending):
+                    # A long wait for its own children holds nothing: parked, the parent
+                    # resumes when one of them ends (parking.resume_parents) and replays.
+                    parking_now = True
+                    raise ExecutionParked()
     finally:
-        if waiting_marked and waiter is not None:
+        if waiting_marked and waiter is not None and not parking_now:
             mark_running(waiter)
     again = [pk for pk in ids if pk not in final]
     if again:
         # Keyed by id, so no ORDER BY (the model's default ordering costs compile time).
         final.update((e.pk, e) for e in Execution.objects.filter(pk__in=again).order_by())
     return [final[pk] for pk in ids if pk in final]
+
+
+def _all_children_of(waiter: Execution, ids: set[int]) -> bool:
+    return Execution.objects.filter(pk__in=ids, parent=waiter).count() == len(ids)
 
 
 # A start awaited on a queue no live worker consumes is told so after this long, rather than

@@ -109,3 +109,30 @@ def test_a_short_sleep_parks_when_its_worker_is_stopped_and_resumes_elsewhere(
     due = max(ended.created_at + timedelta(seconds=6), ready)  # due, and a worker is there
     assert _elapsed(ended) >= 6
     assert ended.ended_at is not None and ended.ended_at <= due + timedelta(seconds=1.5)
+
+
+def test_a_parent_waiting_long_for_a_child_of_another_group_parks_and_frees_its_process(
+    django_db_setup, redis_flushed, make_flow, tmp_path
+):
+    make_flow("slow-child", "import time\n\ndef handler(system, this):\n    time.sleep(6)\n    return {'done': 1}\n",
+              queue="late")
+    make_flow("waits-elsewhere", """
+        def handler(system, this):
+            child = this.flow('slow-child')
+            return {'child': child.get('output_value')}
+    """, queue=QUEUE)
+    make_flow("quick", "def handler(system, this):\n    return {'ok': True}\n", queue=QUEUE)
+    with (
+        running_worker(queues=[f"{QUEUE}.productive"], concurrency=1, name="parent-side",
+                       tmp_dir=tmp_path, extra_env=ENV),
+        running_worker(queues=["late.productive"], concurrency=1, name="child-side",
+                       tmp_dir=tmp_path, extra_env=ENV),
+    ):
+        parent = engine.start_execution(flow="waits-elsewhere")
+        waiting = wait_until(lambda: Execution.objects.filter(pk=parent.pk, parked=True).first(), 15)
+        assert waiting.waiting_reason.startswith("parked: it goes on when the child it awaits ends")
+        quick = engine.start_execution(flow="quick")  # the parent's only process is free
+        assert engine.wait_for([quick.pk], timeout=10)[0].status == "ENDED_SUCCESS"
+        ended = engine.wait_for([parent.pk], timeout=30)[0]
+    assert ended.status == "ENDED_SUCCESS" and ended.output_value == {"child": {"done": 1}}
+    assert Execution.objects.filter(parent=ended).count() == 1  # the child ran once
