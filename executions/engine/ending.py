@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from ..models import Execution
-from . import error_handlers, notify, parking, transitions
+from . import error_handlers, notify, parking, retries, transitions
 
 log = logging.getLogger(__name__)
 Status = Execution.Status
@@ -70,10 +70,21 @@ def cancel_execution(execution: Execution | int, message: str = "cancelled") -> 
 
 
 def end_timed_out(execution_id: int, timeout: float) -> list[int]:
-    """End an execution ENDED_ERROR for its timeout and cancel its descendants, at once."""
+    """End an execution ENDED_ERROR for its timeout and cancel its descendants, at once;
+    or, if its retry policy retries a timeout, park it for its next attempt instead. The
+    ids returned are to be interrupted where they run."""
     descendants = descendant_ids(execution_id)
+    message = f"timed out after {timeout:g} s"
+    execution = Execution.objects.filter(pk=execution_id, status=Status.RUNNING).first()
+    if execution is not None and retries.schedule_retry(
+        execution, message, ["Timeout", "TimeoutError"], execution.started_at
+    ):
+        cancelled = transitions.close(
+            descendants, Status.ENDED_CANCELLED, f"cancelled: execution {execution_id} timed out"
+        )
+        return [execution_id, *_announce(cancelled)]
     with transaction.atomic():
-        ended = transitions.close([execution_id], Status.ENDED_ERROR, f"timed out after {timeout:g} s")
+        ended = transitions.close([execution_id], Status.ENDED_ERROR, message)
         if ended:
             ended += transitions.close(
                 descendants, Status.ENDED_CANCELLED, f"cancelled: execution {execution_id} timed out"

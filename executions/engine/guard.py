@@ -78,8 +78,9 @@ class ProcessGuard:
         self._ensure_started()
         execution_id, timeout = execution.pk, execution.timeout
         deadline = time.monotonic() + timeout if timeout else None
-        if deadline is not None and execution.resumes and execution.started_at:
-            # Resumed after a parked wait: its timeout counts from its first start.
+        if deadline is not None and execution.resumes and execution.started_at and not getattr(execution, "retry_pending", False):
+            # Resumed after a parked wait: its timeout counts from its first start (a new
+            # attempt's, from its own).
             deadline -= (_now() - execution.started_at).total_seconds()
         frame = Frame(execution_id, deadline, timeout, execution)
         with self.lock:

@@ -137,3 +137,20 @@ def test_a_bad_policy_is_refused_with_400_naming_the_field(flaky, api, policy, w
     answer = api.patch("/api/flows/flaky/", {"retry_policy": policy}, format="json")
     assert answer.status_code == 400
     assert words in " ".join(answer.json()["retry_policy"])
+
+
+def test_a_timeout_is_retried_when_the_policy_retries_timeouts(make_flow):
+    make_flow("slow-then-quick", """
+        import time
+
+        def handler(system, this):
+            counter = system.setting('slow-count')
+            attempt = (counter.get('value') or 0) + 1
+            counter.save(attempt)
+            if attempt == 1:
+                time.sleep(30)
+            return {'attempt': attempt}
+    """, timeout=1.5, retry_policy={"max_attempts": 2, "initial_delay": 0.2, "retry_on": ["Timeout"]})
+    ended = engine.wait_for([engine.start_execution(flow="slow-then-quick").pk], timeout=30)[0]
+    assert ended.status == "ENDED_SUCCESS" and ended.output_value == {"attempt": 2}
+    assert ended.previous_attempts[0]["status_message"] == "timed out after 1.5 s"
