@@ -69,11 +69,23 @@ class FlowActionForm(ActionForm):
 class FlowForm(forms.ModelForm):
     class Meta:
         model = Flow
-        fields = ["name", "description", "script", "enabled", "timeout", "queue", "error_handler", "retry_policy", "recovery"]
+        fields = [
+            "name", "description", "script", "enabled", "timeout", "queue", "error_handler",
+            "retry_policy", "recovery",
+        ]
         widgets = {
             "script": forms.Textarea(attrs={"class": "flow-script", "rows": 24, "spellcheck": "false"}),
             "description": forms.Textarea(attrs={"rows": 2}),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A form posted without it (an older page, a script) keeps the flow's recovery.
+        if "recovery" in self.fields:
+            self.fields["recovery"].required = False
+
+    def clean_recovery(self) -> str:
+        return self.cleaned_data.get("recovery") or (self.instance.recovery if self.instance.pk else Flow.Recovery.FAIL)
 
 
 @admin.register(Flow)

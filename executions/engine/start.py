@@ -42,7 +42,7 @@ def resolve_flow(flow: Flow | str | int) -> Flow:
     # Not the script: the runner's compile cache keys on (flow id, revision).
     found = (
         Flow.objects.filter(lookup)
-        .only("id", "name", "enabled", "queue", "timeout", "revision", "concurrency_limit")
+        .only("id", "name", "enabled", "queue", "timeout", "revision", "concurrency_limit", "retry_policy")
         .first()
     )
     if found is None:
