@@ -330,6 +330,8 @@ AUTOMATION: dict[str, Any] = {
     "IDEMPOTENCY_SECONDS": _env_number("AUTOMATION_IDEMPOTENCY_SECONDS", 86400.0, minimum=1),
     # A schedule's fire time that beat reaches later than this is skipped, not caught up.
     "SCHEDULE_MISFIRE_SECONDS": _env_number("AUTOMATION_SCHEDULE_MISFIRE_SECONDS", 300.0, minimum=1),
+    # What `system.get_env_name()` answers a flow: the name of this installation.
+    "ENV_NAME": os.environ.get("AUTOMATION_ENV_NAME", "").strip() or "default",
     # Worker group of executions whose flow names none.
     "DEFAULT_QUEUE": os.environ.get("AUTOMATION_DEFAULT_QUEUE", "default"),
     # The largest body a webhook call may send; larger ones are refused with 413.

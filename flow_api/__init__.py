@@ -70,7 +70,22 @@ __all__ = [
 _FIELDS = (
     "id", "name", "type", "status", "mode", "message", "input_value", "output_value",
     "parent_execution_id", "root_execution_id", "created_at", "started_at", "ended_at",
+    "modified_at", "creation_time", "flow_id", "flow_name", "user_name", "created_by",
+    "connector_type", "is_productive", "is_paused", "priority", "max_runtime_minutes",
+    "protect_inputs", "protect_outputs", "client_name",
 )
+# Call options of flow/script/connect/task (Cloudomation's names): never inputs.
+_OPTIONS = (
+    "input_value", "init", "priority", "protect_inputs", "protect_outputs",
+    "max_runtime_minutes", "retention_time", "savepoint_retention", "pass_user_token",
+    "pass_token", "location_inheritance", "orphan", "roles",
+)
+# Accepted for flows written for Cloudomation; they change nothing here (README-cloudomation).
+_NO_EFFECT = (
+    "retention_time", "savepoint_retention", "pass_user_token", "pass_token",
+    "location_inheritance", "orphan", "roles", "description",
+)
+_PRIORITIES = ("high", "normal", "low")
 _ENDED = ("ENDED_SUCCESS", "ENDED_ERROR", "ENDED_CANCELLED")
 
 
@@ -89,9 +104,11 @@ class Execution:
     Read fields with `get` (cached) or `load` (always re-read from the database).
     """
 
-    def __init__(self, record: dict[str, Any]) -> None:
+    def __init__(self, record: dict[str, Any], caller: int | None = None) -> None:
         self._record = dict(record)
         self.id: int = record["id"]
+        # The execution whose handler holds this object (children are started as its own).
+        self._caller: int = caller if caller is not None else self.id
 
     def __repr__(self) -> str:
         return f"<Execution {self.id} {self._record.get('name', '')!r} {self._record.get('status')}>"
@@ -103,85 +120,146 @@ class Execution:
         return hash(self.id)
 
     # --- reading -------------------------------------------------------------------------
-    def get(self, field: str, default: Any = None) -> Any:
-        """Return a field: id, name, type, status, mode, message, input_value, output_value,
-        parent_execution_id, created_at, started_at, ended_at. Cached; see `load`."""
+    def get(self, *fields: Any, default: Any = None) -> Any:
+        """Return a field, or a tuple for several: `get('status')`, `get('status',
+        'message')`. Fields: id, name, type, status, mode, message, input_value,
+        output_value, parent_execution_id, root_execution_id, created_at, started_at,
+        ended_at, modified_at, creation_time, flow_id, flow_name, user_name, created_by,
+        connector_type, is_productive, is_paused, priority, max_runtime_minutes,
+        protect_inputs, protect_outputs, client_name (always None: no clients here).
+        Cached; see `load`. `get('field', value)` whose second argument is no field name
+        is the older form: value is the default."""
+        fields, default = _split_fields(fields, default)
+        values = tuple(self._field(f, default) for f in fields)
+        return values[0] if len(values) == 1 else values
+
+    def _field(self, field: str, default: Any) -> Any:
         if field not in _FIELDS:
             raise FlowApiError(f"unknown execution field {field!r}; known: {', '.join(_FIELDS)}")
         if field not in self._record:
-            self.load()
+            self._record = _port.get().read(self.id)
         value = self._record.get(field, default)
         return default if value is None else value
 
-    def load(self, field: str | None = None) -> Any:
-        """Re-read the execution from the database; return `field`, or all fields as a dict."""
+    def load(self, *fields: Any, default: Any = None) -> Any:
+        """Re-read the execution from the database; return the field(s) like `get`, or
+        all fields as a dict when none is named."""
         self._record = _port.get().read(self.id)
-        if field is None:
+        if not fields:
             return dict(self._record)
-        return self.get(field)
+        return self.get(*fields, default=default)
 
     # --- children ------------------------------------------------------------------------
     def _child(
         self, kind: str, target: dict[str, Any], inputs: dict[str, Any] | None,
-        kwargs: dict[str, Any], name: str | None, run: bool, wait: bool,
+        kwargs: dict[str, Any], name: str | None, run: bool, wait: bool | ReturnWhen | str,
     ) -> Execution:
-        merged = {**(inputs or {}), **kwargs}
+        options = {k: kwargs.pop(k) for k in _OPTIONS if k in kwargs}
+        init = options.pop("init", None)
+        if init is not None:  # Cloudomation's record fields to create the child with
+            if not isinstance(init, dict):
+                raise FlowApiError("init must be a dict of execution fields")
+            for key, value in init.items():
+                if key == "name":
+                    name = name if name is not None else value
+                elif key not in _OPTIONS or key == "init":
+                    if key not in _NO_EFFECT:
+                        raise FlowApiError(
+                            f"init: unknown execution field {key!r}; known: name, "
+                            + ", ".join(k for k in _OPTIONS if k != "init"))
+                else:
+                    options.setdefault(key, value)
+        input_value = options.get("input_value")
+        for label, given in (("input_value", input_value), ("inputs", inputs)):
+            if given is not None and not isinstance(given, dict):
+                raise FlowApiError(f"{label} must be a dict")
+        merged = {**(input_value or {}), **(inputs or {}), **kwargs}
+        target = {**target, **_start_options(options)}
+        waits, raises = _wait_mode(wait)
         record = _port.get().start_child(
-            self.id, kind, run=run, wait=wait, name=name, inputs=merged, target=target
+            self.id, kind, run=run, wait=waits, name=name, inputs=merged, target=target
         )
-        child = Execution(record)
-        if run and wait:
+        child = Execution(record, caller=self._caller)
+        if run and waits and raises:
             child._raise_unless_succeeded()
         return child
 
     def flow(
         self, flow_name: str, inputs: dict[str, Any] | None = None, *, name: str | None = None,
-        run: bool = True, wait: bool = True, retry_policy: dict[str, Any] | None = None,
-        **kwargs: Any,
+        run: bool = True, wait: bool | ReturnWhen | str = True,
+        retry_policy: dict[str, Any] | None = None, **kwargs: Any,
     ) -> Execution:
         """Start a child FLOW execution of the stored flow `flow_name`.
 
-        Extra keyword arguments are merged into `inputs`. By default the call waits for the
-        child and raises `DependencyFailedError` unless it ended in success. `wait=False`
-        starts it and returns at once; `run=False` only creates it (start it with `run()`
-        or `run_async()`). `retry_policy` overrides the flow's own for this call.
+        Extra keyword arguments are merged into `inputs`, except the call options below.
+        By default the call waits for the child and raises `DependencyFailedError` unless
+        it ended in success. `wait=False` starts it and returns at once;
+        `wait=system.return_when.ALL_ENDED` waits without raising (read the child's
+        `status` and `message`); `run=False` only creates it (start it with `run()` or
+        `run_async()`). `retry_policy` overrides the flow's own for this call.
+
+        Call options (Cloudomation's; never part of the child's inputs):
+        `input_value={...}` (inputs, as the record field; merged under `inputs` and the
+        keyword inputs), `init={field: value}` (the child's record fields: `input_value`,
+        `name` and these options), `priority` ('high', 'normal', 'low', or a number:
+        above 0 high, 0 normal, below 0 low), `protect_inputs` / `protect_outputs` (a list
+        of keys, one key, or True for all: masked in the API, the admin and the log),
+        `max_runtime_minutes` (its timeout). Accepted with no effect here:
+        `retention_time`, `savepoint_retention`, `pass_user_token`, `pass_token`,
+        `location_inheritance`, `orphan`, `roles` (see docs/README-cloudomation.md).
         """
         target = {"flow": flow_name, "retry_policy": retry_policy}
         return self._child("FLOW", target, inputs, kwargs, name, run, wait)
 
     def script(
         self, source: str, inputs: dict[str, Any] | None = None, *, name: str | None = None,
-        run: bool = True, wait: bool = True, retry_policy: dict[str, Any] | None = None,
-        **kwargs: Any,
+        run: bool = True, wait: bool | ReturnWhen | str = True,
+        retry_policy: dict[str, Any] | None = None, **kwargs: Any,
     ) -> Execution:
-        """Start a child SCRIPT execution of inline Python `source` (same handler contract)."""
+        """Start a child SCRIPT execution of inline Python `source` (same handler contract
+        and call options as `flow`)."""
         target = {"script": source, "retry_policy": retry_policy}
         return self._child("SCRIPT", target, inputs, kwargs, name, run, wait)
 
     def connect(
         self, connection_name: str | None = None, *, connector_type: str | None = None,
-        name: str | None = None, run: bool = True, wait: bool = True,
-        retry_policy: dict[str, Any] | None = None, **inputs: Any,
+        inputs: dict[str, Any] | None = None, name: str | None = None, run: bool = True,
+        wait: bool | ReturnWhen | str = True, retry_policy: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> Execution:
         """Start a child CONNECTION execution.
 
-        Either of a stored connection (its stored inputs, overridden by `inputs`) or of an
-        inline `connector_type` ('REST', 'SQLPG', 'SSH', 'SMTP'). Waits and raises
-        `DependencyFailedError` if the call failed, unless `wait=False` / `run=False`.
-        The connector's result is in `child.get('output_value')`.
+        Either of a stored connection (its stored inputs, overridden by the call's) or of
+        an inline `connector_type` ('REST', 'SQLPG', 'SSH', 'SMTP'). The inputs are
+        `inputs={...}` and the keyword arguments (the call options of `flow` are options,
+        not inputs). Waits and raises `DependencyFailedError` if the call failed, unless
+        `wait=False` / `wait=system.return_when.ALL_ENDED` / `run=False`. The connector's
+        result is in `child.get('output_value')`.
         """
         if not connection_name and not connector_type:
             raise FlowApiError("connect() needs a connection name or connector_type=")
         target = {"connection": connection_name, "connector_type": connector_type,
                   "retry_policy": retry_policy}
-        return self._child("CONNECTION", target, None, inputs, name, run, wait)
+        return self._child("CONNECTION", target, inputs, kwargs, name, run, wait)
 
-    def task(self, connector_type: str, *, name: str | None = None, run: bool = True,
-             wait: bool = True, retry_policy: dict[str, Any] | None = None,
-             **inputs: Any) -> Execution:
-        """The older spelling of `connect(connector_type=...)`."""
-        return self.connect(connector_type=connector_type, name=name, run=run, wait=wait,
-                            retry_policy=retry_policy, **inputs)
+    def task(self, connector_type: str, inputs: dict[str, Any] | None = None, *,
+             name: str | None = None, run: bool = True, wait: bool | ReturnWhen | str = True,
+             retry_policy: dict[str, Any] | None = None, **kwargs: Any) -> Execution:
+        """The older spelling of `connect(connector_type=..., inputs=...)`."""
+        return self.connect(connector_type=connector_type, inputs=inputs, name=name, run=run,
+                            wait=wait, retry_policy=retry_policy, **kwargs)
+
+    def clone(self, *, name: str | None = None, run: bool = True,
+              wait: bool | ReturnWhen | str = False, **kwargs: Any) -> Execution:
+        """Start a new execution of the same flow with the same inputs (a FLOW execution
+        only), as a child of the calling execution; keyword arguments override inputs or
+        give call options as for `flow`. It does not wait unless `wait` says so."""
+        if self.get("type") != "FLOW" or not self.get("flow_id"):
+            raise FlowApiError("clone() copies a FLOW execution of a stored flow only")
+        caller = Execution({"id": self._caller}) if self._caller != self.id else self
+        target = {"flow": self.get("flow_id"), "retry_policy": None}
+        inputs = dict(self.get("input_value") or {})
+        return caller._child("FLOW", target, inputs, kwargs, name or self.get("name"), run, wait)
 
     def run(self) -> Execution:
         """Start a child created with `run=False` and wait for it; raises like `flow()`."""
@@ -295,6 +373,79 @@ class Execution:
     def error(self, message: str | None = None) -> ExecutionEnded:
         """End this execution ENDED_ERROR now with `message`."""
         raise ExecutionEnded("ENDED_ERROR", message)
+
+    def end(self, status: str, message: str | None = None) -> ExecutionEnded:
+        """End this execution now: `end('success', msg)` or `end('error', msg)` (also
+        'ENDED_SUCCESS' / 'ENDED_ERROR')."""
+        ended = {"success": "ENDED_SUCCESS", "ended_success": "ENDED_SUCCESS",
+                 "error": "ENDED_ERROR", "ended_error": "ENDED_ERROR"}.get(str(status).lower())
+        if ended is None:
+            raise FlowApiError(f"end() takes the status 'success' or 'error', not {status!r}")
+        raise ExecutionEnded(ended, message)
+
+
+def _split_fields(fields: tuple[Any, ...], default: Any) -> tuple[tuple[str, ...], Any]:
+    """The field names of a `get`/`load` call, and its default: the older `get('f',
+    default)` passes the default second (anything that is no field name)."""
+    if not fields:
+        raise FlowApiError("name at least one execution field")
+    if len(fields) == 2 and not (isinstance(fields[1], str) and fields[1] in _FIELDS):
+        return (fields[0],), fields[1]
+    for field in fields:
+        if not isinstance(field, str):
+            raise FlowApiError(f"field names are strings, not {type(field).__name__}")
+    return tuple(fields), default
+
+
+def _wait_mode(wait: Any) -> tuple[bool, bool]:
+    """(waits, raises unless it succeeded) of a `wait=` argument: a bool, or a ReturnWhen
+    (ALL_ENDED and FIRST_ENDED wait without raising)."""
+    if isinstance(wait, bool):
+        return wait, wait
+    try:
+        mode = ReturnWhen(wait)
+    except ValueError:
+        raise FlowApiError(
+            f"wait must be True, False or one of system.return_when, not {wait!r}") from None
+    return True, mode in (ReturnWhen.ALL_SUCCEEDED, ReturnWhen.FIRST_SUCCEEDED)
+
+
+def _key_list(value: Any, option: str) -> list[str] | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return ["*"]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and all(isinstance(k, str) for k in value):
+        return list(value)
+    raise FlowApiError(f"{option} must be a list of input/output names, one name, or True")
+
+
+def _start_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The call options that change how the child starts, checked, as the port takes them."""
+    target: dict[str, Any] = {}
+    priority = options.get("priority")
+    if priority is not None:
+        if isinstance(priority, bool) or not isinstance(priority, int | float | str):
+            raise FlowApiError("priority must be 'high', 'normal', 'low' or a number")
+        if isinstance(priority, str):
+            priority = priority.lower()
+            if priority not in _PRIORITIES:
+                raise FlowApiError(f"priority must be one of {', '.join(_PRIORITIES)}, not {priority!r}")
+        else:
+            priority = "high" if priority > 0 else "low" if priority < 0 else "normal"
+        target["priority"] = priority
+    minutes = options.get("max_runtime_minutes")
+    if minutes is not None:
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
+            raise FlowApiError("max_runtime_minutes must be a positive number")
+        target["timeout"] = float(minutes) * 60
+    for option in ("protect_inputs", "protect_outputs"):
+        keys = _key_list(options.get(option), option)
+        if keys:
+            target[option] = keys
+    return target
 
 
 def _wait_for(
@@ -447,10 +598,18 @@ class System:
 
     def executions(self, **filters: Any) -> list[Execution]:
         """Executions matching field filters, e.g. `system.executions(status='RUNNING')`."""
-        return [Execution(r) for r in _port.get().executions(filters)]
+        return [Execution(r, caller=self._execution_id) for r in _port.get().executions(filters)]
 
     def execution(self, execution_id: int) -> Execution:
-        return Execution(_port.get().read(execution_id))
+        return Execution(_port.get().read(execution_id), caller=self._execution_id)
 
     def get_own_user(self) -> User:
         return User(_port.get().user(self._execution_id))
+
+    def user(self, name: str) -> User:
+        """A user by name: `.exists()`, `.get('name' | 'id' | 'is_active')`."""
+        return User(_port.get().user_record(str(name)))
+
+    def get_env_name(self) -> str:
+        """The name of this installation (AUTOMATION_ENV_NAME; 'default' when unset)."""
+        return _port.get().env_name()

@@ -32,7 +32,7 @@ from .. import permissions
 from ..engine import broker, workers_status
 from ..engine.ending import cancel_execution
 from ..engine.queues import celery_queue, default_group
-from ..engine.records import execution_json
+from ..engine.records import execution_json, shown_inputs, shown_message, shown_outputs
 from ..engine.start import StartError, start_execution
 from ..models import Execution, ExecutionLog, Flow, FlowRevision, Message, Schedule
 from .messages import inline_forms
@@ -391,7 +391,7 @@ def live_payload(execution: Execution, after: int) -> dict[str, Any]:
             "started_text": _when(execution.started_at),
             "ended_text": _when(execution.ended_at),
             "ended": execution.is_ended,
-            "output_json": json.dumps(execution.output_value, indent=2, sort_keys=True, default=str),
+            "output_json": json.dumps(shown_outputs(execution), indent=2, sort_keys=True, default=str),
         },
         "logs": [log_json(e) for e in logs],
         "more_logs": len(logs) == LOG_PAGE,
@@ -452,8 +452,9 @@ def execution_detail_view(
         "title": f"Execution {execution.pk}: {execution.name}",
         "execution": execution,
         "duration": format_duration(execution.duration),
-        "input_json": json.dumps(execution.input_value, indent=2, sort_keys=True, default=str),
-        "output_json": json.dumps(execution.output_value, indent=2, sort_keys=True, default=str),
+        "shown_message": shown_message(execution),
+        "input_json": json.dumps(shown_inputs(execution), indent=2, sort_keys=True, default=str),
+        "output_json": json.dumps(shown_outputs(execution), indent=2, sort_keys=True, default=str),
         "logs": [log_json(e) for e in logs],
         "logs_cut": total_logs - len(logs),
         "last_log_id": logs[-1].pk if logs else 0,
@@ -609,7 +610,7 @@ def dashboard() -> dict[str, Any]:
         ],
         "running_url": changelist_url(status__in=",".join(active)),
         "failures": [
-            {"execution": e, "url": execution_url(e)}
+            {"execution": e, "url": execution_url(e), "message": shown_message(e)}
             for e in Execution.objects.filter(status=Execution.Status.ENDED_ERROR)
             .filter(Q(created_at__gte=now - timedelta(days=7)))
             .order_by("-id")[:8]

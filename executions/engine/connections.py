@@ -50,6 +50,10 @@ def inputs_of(execution: Execution) -> tuple[str, dict[str, Any], Scrubber]:
     hidden: list[str] = []
     for key, item in {**secrets, **inline}.items():
         hidden.extend(secret_strings(item, key))
+    protected = execution.protect_inputs or []
+    for key, item in merged.items():  # protect_inputs of the call: masked like secrets
+        if "*" in protected or key in protected:
+            hidden.extend(secret_strings(item))
     for item in merged.values():  # a password inside a URL or DSN
         password = url_password(item) if isinstance(item, str) else None
         if password:

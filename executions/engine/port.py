@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Max, Q
 
 from connectors.models import Connection
@@ -20,7 +21,7 @@ from flow_api.values import json_safe
 from ..models import Execution, ExecutionLog, Flow, Message, Setting
 from . import ending, runner, start, timers, waiting
 from .guard import guard
-from .records import output_too_large, record
+from .records import output_too_large, protected_scrubber, record
 
 _EXECUTION_FILTERS = {
     "id", "name", "type", "status", "mode", "parent_execution_id", "root_execution_id", "flow",
@@ -111,6 +112,10 @@ class EnginePort:
                     claim_if_served=run and wait,
                     step=step,
                     retry_policy=target.get("retry_policy"),
+                    priority=target.get("priority"),
+                    timeout=target.get("timeout"),
+                    protect_inputs=target.get("protect_inputs"),
+                    protect_outputs=target.get("protect_outputs"),
                 )
             except start.StartError as exc:
                 error = ResourceNotFoundError if exc.not_found else FlowApiError
@@ -163,7 +168,7 @@ class EnginePort:
             return [record(e) for e in found]
 
     def read(self, execution_id: int) -> dict[str, Any]:
-        execution = Execution.objects.filter(pk=execution_id).first()
+        execution = Execution.objects.select_related("flow", "user").filter(pk=execution_id).first()
         if execution is None:
             raise ResourceNotFoundError(f"no execution {execution_id}")
         current = guard().current(execution_id)
@@ -210,6 +215,10 @@ class EnginePort:
             if _replaying(guard().current(execution_id)):
                 return
             data = json_safe(data, "the log's data")
+            current = guard().current(execution_id)
+            scrubber = protected_scrubber(current) if current is not None else None
+            if scrubber is not None:  # protect_inputs / protect_outputs: masked in the log too
+                text, data = scrubber.text(str(text)), scrubber.json(data)
             extra = len(json.dumps(data)) if data else 0
             text, over = _capped_log_text(guard().current(execution_id), text, extra)
             if over:  # the note goes in once; the flow then ends with the error
@@ -274,7 +283,8 @@ class EnginePort:
         }
         query = Q(**{renamed.get(k, k): v for k, v in filters.items()})
         with self._shielded():
-            return [record(e) for e in Execution.objects.filter(query)[:1000]]
+            found = Execution.objects.select_related("flow", "user").filter(query)[:1000]
+            return [record(e) for e in found]
 
     def user(self, execution_id: int) -> dict[str, Any]:
         with self._shielded():
@@ -283,6 +293,17 @@ class EnginePort:
             if user is None:
                 return {"id": None, "name": None}
             return {"id": user.pk, "name": user.get_username(), "email": getattr(user, "email", "")}
+
+    def user_record(self, name: str) -> dict[str, Any] | None:
+        with self._shielded():
+            found = get_user_model().objects.filter(
+                **{get_user_model().USERNAME_FIELD: name}).first()
+            if found is None:
+                return None
+            return {"id": found.pk, "name": found.get_username(), "is_active": found.is_active}
+
+    def env_name(self) -> str:
+        return str(settings.AUTOMATION["ENV_NAME"])
 
     def message(self, op: str, execution_id: int | None, **kwargs: Any) -> dict[str, Any]:
         if _message_ops is None:

@@ -73,6 +73,8 @@ def start_execution(
     scheduled_for: Any = None,
     step: int | None = None,
     retry_policy: dict[str, Any] | None = None,
+    protect_inputs: list[str] | None = None,
+    protect_outputs: list[str] | None = None,
 ) -> Execution:
     """Create an execution and queue it once the current transaction commits.
 
@@ -81,7 +83,8 @@ def start_execution(
     serves is created already RUNNING and not queued at all: the caller runs it inline,
     which is what keeps synchronous children free of deadlock and cheap. `step` numbers
     a child by its parent's flow_api calls (executions.parking replays them).
-    Raises `StartError` naming the field for bad input.
+    `protect_inputs` / `protect_outputs` name the keys of input_value / output_value shown
+    masked (`["*"]`: all). Raises `StartError` naming the field for bad input.
     """
     if type not in Execution.Type.values:
         raise StartError("type", f"unknown type {type!r}; one of {', '.join(Execution.Type.values)}")
@@ -173,6 +176,8 @@ def start_execution(
         priority=priority,
         timeout=timeout,
         retry_policy=retry_policy,
+        protect_inputs=_key_list(protect_inputs, "protect_inputs"),
+        protect_outputs=_key_list(protect_outputs, "protect_outputs"),
         deferred=not run,
         limited=limited,
         schedule=schedule if type == Execution.Type.SCHEDULE else None,
@@ -191,6 +196,14 @@ def start_execution(
         else:
             dispatch(execution)
     return execution
+
+
+def _key_list(keys: Any, field: str) -> list[str]:
+    if keys is None:
+        return []
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise StartError(field, f"{field} must be a list of input or output names")
+    return keys
 
 
 def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool:

@@ -139,6 +139,16 @@ class Execution(models.Model):
         help_text="The attempts that failed before this one: attempt, started_at, ended_at, "
         "status_message.",
     )
+    # protect_inputs / protect_outputs of the call that started it (flow_api): these keys
+    # of input_value / output_value are masked wherever it is shown (API, admin, logs).
+    protect_inputs = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="Keys of input_value shown masked (['*']: all of them).",
+    )
+    protect_outputs = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="Keys of output_value shown masked (['*']: all of them).",
+    )
     # Durable timers (executions.engine.timers): a sleep that no process holds.
     wake_at = models.DateTimeField(
         null=True, blank=True, editable=False,

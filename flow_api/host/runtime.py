@@ -195,7 +195,10 @@ class Host:
         if key not in self.code:
             self.code[key] = (_compile(str(message["source"]), filename), filename)
         code, filename = self.code[key]
-        namespace: dict[str, Any] = {"__name__": f"flow_{message['id']}", "__file__": filename}
+        # flow_api is bound without an import, as Cloudomation's flow template assumes.
+        namespace: dict[str, Any] = {
+            "__name__": f"flow_{message['id']}", "__file__": filename, "flow_api": flow_api,
+        }
         try:
             exec(code, namespace)
         except Exception as exc:
