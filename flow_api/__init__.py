@@ -511,10 +511,11 @@ class User(_Record):
 
 
 class Setting:
-    """A named JSON value shared by flows (`system.setting(name)`)."""
+    """A named JSON value shared by flows (`system.setting(name)`), which doubles as a lock."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, execution_id: int | None = None) -> None:
         self.name = name
+        self._execution_id = execution_id  # who holds the lock it acquires
 
     def exists(self) -> bool:
         return bool(_port.get().setting("exists", self.name))
@@ -535,6 +536,36 @@ class Setting:
 
     def delete(self) -> None:
         _port.get().setting("delete", self.name)
+
+    def list_append(self, value: Any) -> Setting:
+        """Append `value` to the setting's list in one atomic step (no update is lost to a
+        concurrent one); a missing setting (or null value) starts as the list `[value]`."""
+        _port.get().setting("list_append", self.name, value)
+        return self
+
+    def acquire(self, timeout: float | None = None) -> Setting:
+        """Take the setting as a lock, held by this execution until `release()` or until
+        it ends, however it ends. Waits while another execution holds it: without end
+        (`timeout=None`, a cancel still stops the wait) or up to `timeout` seconds, then
+        raises LockTimeoutError. Acquiring a lock this execution holds returns at once."""
+        _port.get().setting_lock(self._holder(), "acquire", self.name, timeout)
+        return self
+
+    def release(self) -> Setting:
+        """Release the lock this execution holds (FlowApiError if it does not hold it)."""
+        _port.get().setting_lock(self._holder(), "release", self.name)
+        return self
+
+    def __enter__(self) -> Setting:
+        return self.acquire()
+
+    def __exit__(self, *_: Any) -> None:
+        self.release()
+
+    def _holder(self) -> int:
+        if self._execution_id is None:
+            raise FlowApiError("a lock is taken through system.setting(name), in an execution")
+        return self._execution_id
 
 
 class Message:
@@ -565,7 +596,7 @@ class System:
         self._execution_id = execution_id
 
     def setting(self, name: str) -> Setting:
-        return Setting(name)
+        return Setting(name, self._execution_id)
 
     def save_schedule(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Create a schedule from `fields` (name, flow, and one of cron, interval_seconds or

@@ -301,5 +301,7 @@ class ExecutionAdmin(admin.ModelAdmin):
 
 @admin.register(Setting)
 class SettingAdmin(admin.ModelAdmin):
-    list_display = ["name", "updated_at"]
+    list_display = ["name", "updated_at", "locked_by", "locked_at"]
+    list_select_related = ["locked_by"]
+    readonly_fields = ["locked_by", "locked_at"]  # a lock is taken and released by flows
     search_fields = ["name"]

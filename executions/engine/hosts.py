@@ -283,6 +283,7 @@ _EXECUTION_ARGUMENTS = {
     "cancel": ("execution_id", 0, "change"), "save": ("execution_id", 0, "own"),
     "log": ("execution_id", 0, "own"), "sleep": ("execution_id", 0, "self"),
     "user": ("execution_id", 0, "own"), "message": ("execution_id", 1, "self"),
+    "setting_lock": ("execution_id", 0, "self"),  # a lock is taken in one's own name only
 }
 
 

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
 from connectors.models import Connection
 from flow_api.exceptions import (
     ExecutionParked,
     FlowApiError,
+    InvalidInputError,
+    LockTimeoutError,
     ResourceNotFoundError,
 )
-from flow_api.values import json_safe
+from flow_api.values import a_type, json_safe
 
 from ..models import Execution, ExecutionLog, Flow, Message, Setting
 from . import ending, runner, start, timers, waiting
@@ -73,6 +78,34 @@ def _replaying(execution: Execution | None) -> bool:
         )
         execution._replay_until = last  # type: ignore[attr-defined]
     return getattr(execution, "_step", 0) < last
+
+
+_LOCK_POLL_MAX_SECONDS = 0.2  # the longest pause between two tries of a waiting acquire
+
+
+def _holder_text(name: str) -> str:
+    holder = Setting.objects.filter(name=name).values_list("locked_by", flat=True).first()
+    return "it is not locked" if holder is None else f"it is locked by execution {holder}"
+
+
+def _list_append(name: str, value: Any) -> None:
+    """Append to the list of setting `name` under its row lock (created as `[value]`)."""
+    with transaction.atomic():
+        setting = Setting.objects.select_for_update().filter(name=name).first()
+        if setting is None:
+            try:
+                with transaction.atomic():
+                    Setting.objects.create(name=name, value=[value])
+                return
+            except IntegrityError:  # created meanwhile: append to that one
+                setting = Setting.objects.select_for_update().get(name=name)
+        if setting.value is not None and not isinstance(setting.value, list):
+            raise InvalidInputError(
+                f"setting {name!r} holds {a_type(setting.value)}, not a list: list_append "
+                "appends to a list"
+            )
+        setting.value = [*(setting.value or []), value]
+        setting.save(update_fields=["value", "updated_at"])
 
 
 class EnginePort:
@@ -251,7 +284,49 @@ class EnginePort:
             if op == "delete":
                 Setting.objects.filter(name=name).delete()
                 return None
+            if op == "list_append":
+                _list_append(name, json_safe(value, f"the value appended to setting {name!r}"))
+                return None
             raise FlowApiError(f"unknown setting operation {op!r}")
+
+    def setting_lock(
+        self, execution_id: int, op: str, name: str, timeout: float | None = None
+    ) -> None:
+        """Acquire or release setting `name` as a lock held by `execution_id` (the calling
+        execution: executions.engine.hosts checks that)."""
+        if op == "release":
+            with self._shielded():
+                if not Setting.unlock(name, execution_id):
+                    raise FlowApiError(
+                        f"setting {name!r} is not locked by execution {execution_id}: "
+                        f"{_holder_text(name)}"
+                    )
+            return None
+        if op != "acquire":
+            raise FlowApiError(f"unknown lock operation {op!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+        ):
+            raise InvalidInputError(f"timeout: a number of seconds >= 0 or None, not {timeout!r}")
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        delay = 0.005
+        while True:
+            with self._shielded():
+                if Setting.try_lock(name, execution_id):
+                    return None
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                with self._shielded():
+                    raise LockTimeoutError(
+                        f"setting {name!r} was not acquired within {float(timeout or 0):g} s: "
+                        f"{_holder_text(name)}"
+                    )
+            # The holder's release is seen at the next try; a cancel or the execution's
+            # timeout interrupts the wait.
+            pause = delay * random.uniform(0.5, 1.5)
+            with guard().interruptible():
+                time.sleep(pause if left is None else min(pause, left))
+            delay = min(delay * 1.5, _LOCK_POLL_MAX_SECONDS)
 
     def flow_record(self, key: Any, by: str) -> dict[str, Any] | None:
         if by not in ("name", "id"):

@@ -17,7 +17,7 @@ from django.utils import timezone
 from flow_api.exceptions import ExecutionParked, ExecutionTerminated, FlowApiError
 from flow_api.values import json_safe
 
-from ..models import Execution, ExecutionLog, Flow
+from ..models import Execution, ExecutionLog, Flow, Setting
 from . import connections, error_handlers, hosts, limits, notify, parking, retries, transitions
 from .guard import guard
 from .records import output_too_large
@@ -100,6 +100,7 @@ def execute(execution: Execution) -> str:
         execution.refresh_from_db(fields=["status", "message", "ended_at"])
         return execution.status
 
+    with_db_retry(lambda: Setting.release_locks(execution.pk))  # its handler stopped, however
     final = with_db_retry(record_end)
     if getattr(execution, "concurrency_limited", False):  # set by executions.engine.limits.claim
         _release_slot(execution)
