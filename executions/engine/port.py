@@ -313,6 +313,11 @@ class EnginePort:
         while True:
             with self._shielded():
                 if Setting.try_lock(name, execution_id):
+                    # Its runner releases its locks when its handler stops (a lock of an
+                    # ended execution counts as free anyway, wherever it ended).
+                    current = guard().current(execution_id)
+                    if current is not None:
+                        current.holds_locks = True
                     return None
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:

@@ -100,7 +100,8 @@ def execute(execution: Execution) -> str:
         execution.refresh_from_db(fields=["status", "message", "ended_at"])
         return execution.status
 
-    with_db_retry(lambda: Setting.release_locks(execution.pk))  # its handler stopped, however
+    if getattr(execution, "holds_locks", False):  # set by the port's setting_lock (acquire)
+        with_db_retry(lambda: Setting.release_locks(execution.pk))  # its handler stopped, however
     final = with_db_retry(record_end)
     if getattr(execution, "concurrency_limited", False):  # set by executions.engine.limits.claim
         _release_slot(execution)

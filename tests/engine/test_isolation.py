@@ -160,7 +160,7 @@ def test_the_engine_s_redis_does_not_answer_the_flow(developer):
 
         def handler(system, this, inputs):
             with socket.create_connection((inputs['host'], inputs['port']), timeout=5) as s:
-                s.sendall(b'*1\\r\\n$4\\r\\nKEYS\\r\\n')
+                s.sendall(b'*2\\r\\n$4\\r\\nKEYS\\r\\n$1\\r\\n*\\r\\n')
                 return {'answer': s.recv(200).decode(errors='replace')}
     """, {"host": url.hostname or "127.0.0.1", "port": url.port or 6379})
     assert body["status"] == "ENDED_SUCCESS"
