@@ -24,12 +24,6 @@ def handler(system, this):
 """
 
 
-@pytest.fixture
-def caller() -> APIClient:
-    """Another system: no user at all."""
-    return APIClient()
-
-
 def _webhook(api: APIClient, name: str = "orders", flow: str = "hooked") -> tuple[str, str]:
     answer = api.post(
         "/api/webhooks/", {"name": name, "flow": flow, "enabled": True}, format="json"

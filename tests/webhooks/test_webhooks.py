@@ -42,12 +42,6 @@ def handler(system, this):
 """
 
 
-@pytest.fixture
-def caller() -> APIClient:
-    """Another system: no user at all."""
-    return APIClient()
-
-
 def _webhook(api: APIClient, make_flow, source: str = ECHO, **fields) -> tuple[str, str]:
     make_flow("hooked", source)
     answer = api.post(
