@@ -6,12 +6,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# git: the GIT connector runs the git program (docs/README-connectors.md).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY . .
 # Static files are collected at build time (hashed names, compressed copies; whitenoise
 # serves them from web). The settings generate secrets where none are given: at build
 # time into a throw-away directory, never into the image.
-RUN pip install . \
+# flow-requirements.txt: the extra packages a site's flows import (README.md).
+RUN pip install . -r flow-requirements.txt \
     && AUTOMATION_VAR_DIR=/tmp/build-var python manage.py collectstatic --noinput -v 0 \
     && rm -rf /tmp/build-var \
     && useradd --create-home --uid 1000 app \

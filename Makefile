@@ -21,13 +21,15 @@ help:
 
 venv: $(STAMP)
 
-# Reinstalled only when pyproject.toml changed since the last install.
-$(STAMP): pyproject.toml
+# Reinstalled only when pyproject.toml or flow-requirements.txt (the extra packages flows
+# import) changed since the last install.
+$(STAMP): pyproject.toml flow-requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# A new venv brings the interpreter's pip and setuptools, which may carry known
 	@# advisories (docs/README-reliability.md, "Dependency audit"): raise them first.
 	$(PY) -m pip install --upgrade 'pip>=23.3' 'setuptools>=65.5.1'
 	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install -r flow-requirements.txt
 	@touch $@
 
 # The admin user comes from Django's own DJANGO_SUPERUSER_* variables; an existing user is

@@ -34,6 +34,9 @@ keepalive = _whole_number("WEB_KEEPALIVE_SECONDS", 75)
 # hung worker; this only catches a worker whose main loop is stuck.
 timeout = 60
 graceful_timeout = 30
+# The longest request line gunicorn allows (its default is 4094): a list URL with many
+# filters reaches the API, which answers 400 naming a bad one, rather than gunicorn's HTML 414.
+limit_request_line = 8190
 # Waiting connections queue here (bounded) rather than being refused.
 backlog = 2048
 accesslog = "-" if os.environ.get("WEB_ACCESS_LOG", "") in {"1", "true", "yes"} else None

@@ -328,12 +328,19 @@ AUTOMATION: dict[str, Any] = {
     "MAX_API_WAIT_SECONDS": _env_number("AUTOMATION_MAX_API_WAIT_SECONDS", 300.0, minimum=0),
     # A start's Idempotency-Key (API and webhooks) counts this long after its first use.
     "IDEMPOTENCY_SECONDS": _env_number("AUTOMATION_IDEMPOTENCY_SECONDS", 86400.0, minimum=1),
+    # An execution tree's limits: how deep children may nest below a root, and how many
+    # executions one root may start below it in all (a flow that calls itself stops there).
+    "MAX_DEPTH": _env_int("AUTOMATION_MAX_DEPTH", 20, minimum=1),
+    "MAX_DESCENDANTS": _env_int("AUTOMATION_MAX_DESCENDANTS", 1000, minimum=1),
     # A schedule's fire time that beat reaches later than this is skipped, not caught up.
     "SCHEDULE_MISFIRE_SECONDS": _env_number("AUTOMATION_SCHEDULE_MISFIRE_SECONDS", 300.0, minimum=1),
     # What `system.get_env_name()` answers a flow: the name of this installation.
     "ENV_NAME": os.environ.get("AUTOMATION_ENV_NAME", "").strip() or "default",
     # Worker group of executions whose flow names none.
     "DEFAULT_QUEUE": os.environ.get("AUTOMATION_DEFAULT_QUEUE", "default"),
+    # The largest file (system.file(name).save(...), /api/files/); larger ones are refused
+    # (ENDED_ERROR in a flow, 413 in the API).
+    "MAX_FILE_BYTES": _env_int("AUTOMATION_MAX_FILE_BYTES", 10_485_760, minimum=1),
     # The largest body a webhook call may send; larger ones are refused with 413.
     "WEBHOOK_MAX_BODY_BYTES": _env_int("AUTOMATION_WEBHOOK_MAX_BODY_BYTES", 1_048_576, minimum=1),
     # How long a synchronous webhook call waits for its execution before answering 202.
@@ -364,6 +371,9 @@ AUTOMATION: dict[str, Any] = {
     "FLOW_MAX_MEMORY_MB": _env_int("AUTOMATION_FLOW_MAX_MEMORY_MB", 1024, minimum=64),
     "FLOW_MAX_PROCESSES": _env_int("AUTOMATION_FLOW_MAX_PROCESSES", 256, minimum=8),
     "FLOW_MAX_OPEN_FILES": _env_int("AUTOMATION_FLOW_MAX_OPEN_FILES", 1024, minimum=32),
+    # A host that cleaned up after its execution runs up to this many of the same user and
+    # mode (1: a new host for every execution).
+    "FLOW_HOST_MAX_RUNS": _env_int("AUTOMATION_FLOW_HOST_MAX_RUNS", 100, minimum=1),
     # A cancelled or timed-out flow that goes on this long after being interrupted has its
     # host killed, with everything it started.
     "FLOW_CANCEL_GRACE_SECONDS": _env_number("AUTOMATION_FLOW_CANCEL_GRACE_SECONDS", 3.0, minimum=0.1),
@@ -379,13 +389,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "executions.api.pagination.Page",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "executions.api.filters.StrictFilterBackend",  # refuses what it cannot read
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "executions.api.schema.ApiAutoSchema",  # documents the error answers
     # Every error is JSON naming the field (or `detail`), never an HTML page.
     "EXCEPTION_HANDLER": "executions.api.errors.exception_handler",
     # Password attempts (POST /api/auth/token/ and the admin login) per address and username.
@@ -406,6 +416,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Start and watch executions of flows, scripts and connections.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and answer bodies as separate components: an answer may hold what a request
+    # may not send (a webhook's `flow` is null once its flow was deleted, read-only fields).
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "executions.api.schema.no_nul_in_query_text",
+    ],
     # The docs pages load their JavaScript from drf_spectacular_sidecar's static files.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

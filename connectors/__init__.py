@@ -1,1 +1,1 @@
-"""Connections and connector types (REST, SQLPG, SSH, SMTP): one module per type."""
+"""Connections and connector types (REST, SQLPG, SSH, SMTP, GIT, SCP): one module per type."""

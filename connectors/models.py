@@ -79,7 +79,7 @@ class Connection(models.Model):
 
     name = models.CharField(max_length=255, unique=True, help_text="Unique name, used to call it.")
     connector_type = models.CharField(
-        max_length=32, help_text="REST, SQLPG, SSH or SMTP (see the connector registry)."
+        max_length=32, help_text="REST, SQLPG, SSH, SMTP, GIT or SCP (see the connector registry)."
     )
     value = models.JSONField(
         default=dict, blank=True, help_text="The non-secret inputs (a JSON object)."

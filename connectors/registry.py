@@ -13,6 +13,8 @@ MODULES: dict[str, str] = {
     "SQLPG": "connectors.sqlpg",
     "SSH": "connectors.ssh",
     "SMTP": "connectors.smtp",
+    "GIT": "connectors.git",
+    "SCP": "connectors.scp",
 }
 
 _loaded: dict[str, type[Connector]] = {}

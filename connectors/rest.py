@@ -1,4 +1,10 @@
-"""REST: one HTTP request with requests, optionally retried with exponential backoff."""
+"""REST: one HTTP request with requests, retried with exponential backoff unless turned off.
+
+The inputs carry Cloudomation's names too: `data` is a JSON body when it is an object or a
+list (Cloudomation's deprecated spelling of `json`), `urlencoded` a form body, `username` and
+`password` Basic auth, `connect_timeout`/`read_timeout` the two halves of `timeout`, and
+`base_path` a path prefix. Retries are on by default, as in Cloudomation.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,13 @@ from .base import Connector as BaseConnector
 from .base import ConnectorError, InputError, mask_url, url_password
 
 DEFAULT_EXPECTED = (200, 201, 202, 204)
-DEFAULT_BACKOFF = {"initial": 1.0, "maximum": 30.0, "multiplier": 2.0, "deadline": 120.0}
+# Cloudomation's documented defaults (initial 1 s, at most 60 s apart, 600 s in all), and a
+# bound on the count so that a dead peer fails within a few attempts, not ten minutes.
+DEFAULT_BACKOFF = {"initial": 1.0, "maximum": 60.0, "multiplier": 2.0, "deadline": 600.0,
+                   "max_retries": 4.0}
+# Answers that say "try again later"; any other status is the server's answer and is kept.
+# A 500 is not among them: the request may have done part of its work.
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class Connector(BaseConnector):
@@ -28,22 +40,32 @@ class Connector(BaseConnector):
         "scheme": "http or https (default https) when no url is given",
         "hostname": "host name when no url is given",
         "port": "port when no url is given",
-        "path": "path when no url is given",
+        "path": "path when no url is given (after base_path); appended to url if both given",
+        "base_path": "a path prefix: the request goes to base_path/path",
         "method": "HTTP method, default GET",
         "params": "query parameters (object)",
         "headers": "request headers (object)",
         "json": "a JSON body",
-        "data": "a form body (object) or raw body (text)",
+        "data": "a JSON body (object or list, as in Cloudomation) or a raw body (text)",
+        "urlencoded": "a form body (object): application/x-www-form-urlencoded",
         "text": "a text/plain body",
         "auth": "basic auth: [user, password] or {user, password}",
+        "username": "basic auth user name (with password)",
+        "password": "basic auth password (with username)",
+        "authentication_method": "'basic' (the only one; the default when username is given)",
         "timeout": "seconds to connect and to wait for the answer (default 60)",
+        "connect_timeout": "seconds to connect (default: timeout)",
+        "read_timeout": "seconds to wait for the answer (default: timeout)",
         "verify_ssl": "check the server's certificate (default true), or a CA bundle path",
         "allow_redirects": "follow redirects (default true)",
+        "max_redirects": "at most this many redirects (default 10, as in Cloudomation)",
         "expected_status_code": "status code(s) that count as success (default 200, 201, 202, 204)",
-        "retry_backoff": "retry connection errors and 5xx: {initial, maximum, multiplier, deadline}",
+        "retry_backoff": "retry connection errors and 429/502/503/504 (on by default): "
+                         "{initial, maximum, multiplier, deadline, max_retries}, or false",
     }
     required = (("url", "hostname"),)
-    exclusive = (("json", "data", "text"), ("url", "hostname"))
+    exclusive = (("json", "data", "urlencoded", "text"), ("url", "hostname"),
+                 ("auth", "username"))
     secret_inputs = frozenset({"auth"})
     default_timeout = 60.0
 
@@ -58,6 +80,7 @@ class Connector(BaseConnector):
         started = time.monotonic()
         delay = backoff["initial"] if backoff else 0.0
         session = requests.Session()
+        session.max_redirects = self._max_redirects()
         try:
             attempt = 0
             while True:
@@ -65,10 +88,13 @@ class Connector(BaseConnector):
                 response, failure = self._attempt(session, method, url, request, shown)
                 retryable = (
                     failure is not None
-                    or (response is not None and response.status_code >= 500
+                    or (response is not None and response.status_code in RETRIED_STATUSES
                         and response.status_code not in expected)
                 )
                 if not retryable or backoff is None:
+                    break
+                if attempt > backoff["max_retries"]:
+                    self.log(f"{shown}: giving up after {attempt} attempts", level="WARNING")
                     break
                 if time.monotonic() - started + delay > backoff["deadline"]:
                     self.log(f"{shown}: giving up after {attempt} attempts (deadline "
@@ -113,16 +139,19 @@ class Connector(BaseConnector):
         shown: str,
     ) -> tuple[requests.Response | None, str | None]:
         timeout = request["timeout"]
+        connect_timeout, read_timeout = timeout if isinstance(timeout, tuple) else (timeout,) * 2
         try:
             with self.interruptible():
                 response = session.request(method, url, **request)
                 response.content  # noqa: B018 - read the body inside the interruptible block
             return response, None
         except requests.exceptions.ConnectTimeout:
-            return None, f"could not connect within {timeout:g} s"
+            return None, f"could not connect within {connect_timeout:g} s"
         except requests.exceptions.ReadTimeout:
             # Not retried: the server may have acted on the request already.
-            raise ConnectorError(f"{shown} timed out: no answer within {timeout:g} s") from None
+            raise ConnectorError(
+                f"{shown} timed out: no answer within {read_timeout:g} s"
+            ) from None
         except requests.exceptions.SSLError as exc:
             raise ConnectorError(f"{shown} failed the TLS handshake: {_reason(exc)}") from None
         except requests.exceptions.TooManyRedirects:
@@ -148,20 +177,20 @@ class Connector(BaseConnector):
 
     # --- inputs -----------------------------------------------------------------------------
     def _url(self) -> str:
+        # Cloudomation: "full path = base_path/path"; each part joined with one slash.
+        parts = [str(self.get(n)).strip("/") for n in ("base_path", "path") if self.given(n)]
+        path = "/".join(p for p in parts if p)
         if self.given("url"):
             url = self.get("url")
             if not isinstance(url, str):
                 raise InputError("url must be text")
             _check_scheme(url.split(":", 1)[0] if ":" in url else "", mask_url(url))
-            return url
+            return f"{url.rstrip('/')}/{path}" if path else url
         scheme = str(self.get("scheme", "https")).lower()
         _check_scheme(scheme, f"scheme {scheme!r}")
         host = str(self.get("hostname"))
         port = self.get("port")
-        path = str(self.get("path", ""))
-        if path and not path.startswith("/"):
-            path = "/" + path
-        return f"{scheme}://{host}{f':{int(port)}' if port else ''}{path}"
+        return f"{scheme}://{host}{f':{int(port)}' if port else ''}{'/' + path if path else ''}"
 
     def _expected(self) -> set[int]:
         raw = self.get("expected_status_code", DEFAULT_EXPECTED)
@@ -174,18 +203,19 @@ class Connector(BaseConnector):
             ) from None
 
     def _backoff(self) -> dict[str, float] | None:
-        raw = self.get("retry_backoff")
-        if raw in (None, False):
+        raw = self.values.get("retry_backoff", True)
+        if raw in (False, 0):
             return None
-        if raw is True:
+        if raw in (None, True):
             raw = {}
         if not isinstance(raw, dict):
-            raise InputError("retry_backoff must be an object {initial, maximum, multiplier, deadline}")
+            raise InputError("retry_backoff must be an object "
+                             "{initial, maximum, multiplier, deadline, max_retries} or false")
         unknown = set(raw) - set(DEFAULT_BACKOFF)
         if unknown:
             raise InputError(
                 f"retry_backoff has no {', '.join(sorted(unknown))}; "
-                "it takes initial, maximum, multiplier, deadline"
+                "it takes initial, maximum, multiplier, deadline, max_retries"
             )
         backoff = {**DEFAULT_BACKOFF}
         for key, value in raw.items():
@@ -199,7 +229,7 @@ class Connector(BaseConnector):
 
     def _request_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
-            "timeout": self.timeout(),
+            "timeout": self._timeouts(),
             "allow_redirects": bool(self.get("allow_redirects", True)),
             "verify": self.get("verify_ssl", True),
         }
@@ -214,8 +244,15 @@ class Connector(BaseConnector):
             kwargs["headers"] = {str(k): str(v) for k, v in headers.items()}
         if self.values.get("json") is not None:
             kwargs["json"] = self.values["json"]
+        elif isinstance(self.values.get("data"), dict | list):
+            kwargs["json"] = self.values["data"]  # Cloudomation: "DEPRECATED: a JSON body"
         elif self.given("data"):
             kwargs["data"] = self.get("data")
+        elif self.given("urlencoded"):
+            form = self.get("urlencoded")
+            if not isinstance(form, dict):
+                raise InputError("urlencoded must be an object (the form's fields)")
+            kwargs["data"] = form
         elif self.given("text"):
             kwargs["data"] = str(self.get("text")).encode()
             headers = kwargs.setdefault("headers", {})
@@ -224,7 +261,37 @@ class Connector(BaseConnector):
         auth = self.get("auth")
         if auth:
             kwargs["auth"] = _basic_auth(auth)
+        method = str(self.get("authentication_method", "basic")).lower()
+        if method != "basic":
+            raise InputError(f"authentication_method {method!r} is not supported; only 'basic'")
+        if self.given("username"):
+            kwargs["auth"] = (str(self.get("username")), str(self.get("password", "")))
+        elif self.given("password"):
+            raise InputError("password needs username (Basic auth)")
         return kwargs
+
+    def _max_redirects(self) -> int:
+        raw = self.get("max_redirects", 10)
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+            raise InputError(f"max_redirects must be a whole number of 0 or more, not {raw!r}")
+        return raw
+
+    def _timeouts(self) -> float | tuple[float, float]:
+        """`timeout`, or (connect, read) when either of Cloudomation's two is given."""
+        default = self.timeout()
+        if not (self.given("connect_timeout") or self.given("read_timeout")):
+            return default
+        pair = []
+        for name in ("connect_timeout", "read_timeout"):
+            raw = self.values.get(name)
+            try:
+                value = default if raw is None else float(raw)
+            except (TypeError, ValueError):
+                raise InputError(f"{name} must be a number of seconds, not {raw!r}") from None
+            if not value > 0:
+                raise InputError(f"{name} must be more than 0 seconds, not {raw!r}")
+            pair.append(value)
+        return pair[0], pair[1]
 
 
 def _basic_auth(auth: Any) -> tuple[str, str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
+import mimetypes
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -37,6 +39,8 @@ class Connector(BaseConnector):
         "subject": "subject line",
         "text": "the plain-text part",
         "html": "the HTML part",
+        "attachments": "files to attach: a list of {filename, content (text) or content_base64, "
+                       "content_type (guessed from the name if not given)}",
         "timeout": "seconds for connecting and each server answer (default 60)",
     }
     required = ("host", ("from", "from_"), "to", ("text", "html"))
@@ -125,7 +129,41 @@ class Connector(BaseConnector):
                 message.add_alternative(str(html), subtype="html")
         else:
             message.set_content(str(html), subtype="html")
+        for filename, data, content_type in self._attachments():
+            maintype, _, subtype = content_type.partition("/")
+            message.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
+                                   filename=filename)
         return message
+
+    def _attachments(self) -> list[tuple[str, bytes, str]]:
+        """(filename, bytes, content type) of each attachment; the content comes from the
+        flow (Cloudomation names File records here; the worker's files are not readable)."""
+        raw = self.get("attachments", [])
+        if isinstance(raw, dict):
+            raw = [raw]
+        if not isinstance(raw, list):
+            raise InputError("attachments must be a list of {filename, content} objects")
+        found = []
+        for number, item in enumerate(raw, 1):
+            if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
+                raise InputError(f"attachment {number} needs a filename (text)")
+            filename = item["filename"]
+            if isinstance(item.get("content_base64"), str):
+                try:
+                    data = base64.b64decode(item["content_base64"], validate=True)
+                except (binascii.Error, ValueError):
+                    raise InputError(f"attachment {filename!r}: content_base64 is not base64") from None
+            elif isinstance(item.get("content"), str):
+                data = item["content"].encode("utf-8")
+            else:
+                raise InputError(f"attachment {filename!r} needs content (text) or content_base64")
+            guessed = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            content_type = str(item.get("content_type") or guessed)
+            if "/" not in content_type:
+                raise InputError(f"attachment {filename!r}: content_type {content_type!r} is not "
+                                 "a MIME type like text/csv")
+            found.append((filename, data, content_type))
+        return found
 
     def _tls(self) -> ssl.SSLContext:
         ca = self.get("ca_cert")

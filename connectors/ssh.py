@@ -1,14 +1,22 @@
-"""SSH: run a script or a list of commands on a host with paramiko; retcode, stdout, stderr."""
+"""SSH: run a script or a list of commands on a host with paramiko; retcode, stdout, stderr.
+
+Cloudomation's names work too: `hostname` for the host, the `report` output (everything the
+script wrote), and output variables: a script line `#OUTPUT_VAR(NAME)` (or the input
+`output_vars=['NAME']`) returns the shell variable NAME's value at the end of the script in
+`output_value['var']['NAME']`.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import io
+import re
+import secrets
 import select
 import socket
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import paramiko  # type: ignore[import-untyped]
 
@@ -29,6 +37,7 @@ class Connector(BaseConnector):
     type_name = "SSH"
     inputs = {
         "host": "host name or address",
+        "hostname": "host name or address (Cloudomation's name for host)",
         "port": "port (default 22)",
         "username": "user name",
         "password": "password (or give key)",
@@ -38,18 +47,25 @@ class Connector(BaseConnector):
                    "checked when given",
         "script": "a shell script to run",
         "commands": "a list of commands to run one after another",
+        "output_vars": "names of shell variables whose values the script returns in 'var' "
+                       "(as do '#OUTPUT_VAR(NAME)' lines in the script)",
         "expected_retcode": "exit code(s) that count as success (default 0), or 'any'",
         "timeout": "seconds the whole call may take, connecting included (default 600)",
     }
-    required = ("host", "username", ("password", "key"), ("script", "commands"))
-    exclusive = (("script", "commands"),)
+    required: ClassVar[tuple[str | tuple[str, ...], ...]] = (
+        ("host", "hostname"), "username", ("password", "key"), ("script", "commands"),
+    )
+    exclusive = (("script", "commands"), ("host", "hostname"))
     secret_inputs = frozenset({"key", "passphrase"})
     default_timeout = 600.0
 
     def call(self) -> dict[str, Any]:
-        host, port = str(self.get("host")), int(self.get("port", 22))
-        username = str(self.get("username"))
+        host, port, username = self.target()
         commands = self._commands()
+        names = self._output_vars()
+        marker = f"__OUTPUT_VAR_{secrets.token_hex(8)}__"
+        if names:
+            commands = [commands[0] + _epilogue(names, marker)]
         expected = self._expected()
         timeout = self.timeout()
         deadline = time.monotonic() + timeout
@@ -58,34 +74,21 @@ class Connector(BaseConnector):
         results: list[dict[str, Any]] = []
         step = min(timeout, _CONNECT_TIMEOUT)
         try:
-            self._trust(client, host, port)
-            with self.interruptible():
-                client.connect(
-                    host, port=port, username=username,
-                    password=str(self.get("password")) if self.given("password") else None,
-                    pkey=self._key(), timeout=step, banner_timeout=step, auth_timeout=step,
-                    channel_timeout=step, allow_agent=False, look_for_keys=False,
-                )
-            if not self.given("hostkey"):
-                self._log_unchecked(client, target)
+            self.connect_client(client, host, port, username, step)
             for command in commands:
                 result = self._run(client, command, deadline, timeout, results, target)
                 results.append(result)
                 if expected is not None and result["retcode"] not in expected:
                     break
-        except paramiko.BadHostKeyException as exc:
-            raise ConnectorError(
-                f"SSH {target}: the server's host key is not the one given in hostkey "
-                f"(it offered {exc.key.get_name()} {exc.key.get_base64()})"
-            ) from None
-        except paramiko.AuthenticationException:
-            raise ConnectorError(f"SSH {target}: authentication failed") from None
         except (paramiko.SSHException, OSError) as exc:
-            raise ConnectorError(f"SSH {target}: {self._reason(exc, step)}") from None
+            raise self.failure(exc, target, step) from None
         finally:
             client.close()
 
         output = dict(results[-1])
+        if names:
+            output["stdout"], output["var"] = _take_vars(output["stdout"], marker)
+        output["report"] = output["stdout"] + output["stderr"]
         if self.given("commands"):
             output["results"] = results
         ran = len(results)
@@ -99,6 +102,39 @@ class Connector(BaseConnector):
                 output=output,
             )
         return output
+
+    # --- shared with the SCP connector --------------------------------------------------------
+    def target(self) -> tuple[str, int, str]:
+        """(host, port, username): `host` or Cloudomation's `hostname`."""
+        host = str(self.get("host") or self.get("hostname"))
+        return host, int(self.get("port", 22)), str(self.get("username"))
+
+    def connect_client(
+        self, client: paramiko.SSHClient, host: str, port: int, username: str, step: float,
+    ) -> None:
+        """Connect and authenticate, each step bounded by `step` seconds, checking the host
+        key when one is given (else logging the key the server offered)."""
+        self._trust(client, host, port)
+        with self.interruptible():
+            client.connect(
+                host, port=port, username=username,
+                password=str(self.get("password")) if self.given("password") else None,
+                pkey=self._key(), timeout=step, banner_timeout=step, auth_timeout=step,
+                channel_timeout=step, allow_agent=False, look_for_keys=False,
+            )
+        if not self.given("hostkey"):
+            self._log_unchecked(client, f"{username}@{host}:{port}")
+
+    def failure(self, exc: BaseException, target: str, step: float) -> ConnectorError:
+        """The ConnectorError for a paramiko or socket error, naming the cause."""
+        if isinstance(exc, paramiko.BadHostKeyException):
+            return ConnectorError(
+                f"{self.type_name} {target}: the server's host key is not the one given in "
+                f"hostkey (it offered {exc.key.get_name()} {exc.key.get_base64()})"
+            )
+        if isinstance(exc, paramiko.AuthenticationException):
+            return ConnectorError(f"{self.type_name} {target}: authentication failed")
+        return ConnectorError(f"{self.type_name} {target}: {self._reason(exc, step)}")
 
     def _run(
         self, client: paramiko.SSHClient, command: str, deadline: float, timeout: float,
@@ -149,6 +185,23 @@ class Connector(BaseConnector):
         if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
             raise InputError("commands must be a list of command texts")
         return commands
+
+    def _output_vars(self) -> list[str]:
+        """The variables to return: `output_vars` and the script's #OUTPUT_VAR lines."""
+        raw = self.get("output_vars", [])
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+            raise InputError("output_vars must be a list of shell variable names")
+        if raw and not self.given("script"):
+            raise InputError("output_vars needs a script (not commands)")
+        names = list(raw)
+        if self.given("script"):
+            names += _OUTPUT_VAR_LINE.findall(str(self.get("script")))
+        for name in names:
+            if not _SHELL_NAME.fullmatch(name):
+                raise InputError(f"output variable {name!r} is not a shell variable name")
+        return list(dict.fromkeys(names))
 
     def _expected(self) -> set[int] | None:
         raw = self.get("expected_retcode", 0)
@@ -207,7 +260,7 @@ class Connector(BaseConnector):
         key = transport.get_remote_server_key() if transport else None
         if key is not None:
             self.log(
-                f"SSH {target}: host key not checked (no hostkey given); the server offered "
+                f"{self.type_name} {target}: host key not checked (no hostkey given); the server offered "
                 f"{key.get_name()} {key.get_base64()}",
                 level="WARNING",
             )
@@ -219,6 +272,37 @@ class Connector(BaseConnector):
         if "not found in known_hosts" in text:
             return "the server's host key is not the one given in hostkey (another key type)"
         return text
+
+
+_OUTPUT_VAR_LINE = re.compile(r"^[ \t]*#[ \t]*OUTPUT_VAR\((\w+)\)[ \t]*$", re.MULTILINE)
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _epilogue(names: list[str], marker: str) -> str:
+    """Shell lines run after the script: each variable base64-encoded (values may hold
+    newlines) on a line of its own after the marker; the script's exit code is kept."""
+    lines = ["", "__output_var_rc=$?"]
+    for name in names:
+        lines.append(f'printf \'\\n{marker} {name} \'; printf \'%s\' "${{{name}-}}" | base64 | '
+                     "tr -d '\\n'; printf '\\n'")
+    lines.append("exit $__output_var_rc")
+    return "\n".join(lines) + "\n"
+
+
+def _take_vars(stdout: str, marker: str) -> tuple[str, dict[str, str]]:
+    """(stdout without the epilogue's lines, the variables it printed)."""
+    head, found, tail = stdout.partition(f"\n{marker} ")
+    if not found:
+        return stdout, {}
+    values: dict[str, str] = {}
+    for line in (marker + " " + tail).splitlines():
+        if line.startswith(marker + " "):
+            _, name, encoded = [*line.split(" ", 2), ""][:3]
+            try:
+                values[name] = base64.b64decode(encoded.strip()).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                values[name] = ""
+    return head, values
 
 
 def _is_key_type(word: str) -> bool:

@@ -18,10 +18,11 @@ def handler(system: flow_api.System, this: flow_api.Execution):
                 'properties': {
                     'flow': {'label': 'Flow to run', 'element': 'string', 'type': 'string',
                              'default': preset.get('flow', ''), 'order': 1},
-                    'time': {'label': 'Time of day (HH:MM)', 'element': 'time', 'order': 2},
+                    'time': {'label': 'Time of day', 'element': 'time', 'order': 2},
+                    # format timezone: the form refuses an unknown zone next to this field.
                     'timezone': {'label': 'Time zone (e.g. Europe/Vienna)', 'element': 'string',
-                                 'type': 'string', 'default': preset.get('timezone', 'UTC'),
-                                 'order': 3},
+                                 'type': 'string', 'format': 'timezone',
+                                 'default': preset.get('timezone', 'UTC'), 'order': 3},
                     'name': {'label': 'Schedule name (optional)', 'element': 'string',
                              'type': 'string', 'order': 4},
                     'submit': {'label': 'Create', 'element': 'submit', 'order': 5},

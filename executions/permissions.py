@@ -8,9 +8,10 @@ permission is checked once, where an execution is started from outside.
 
 Groups (made by a data migration, `sync_groups`):
     Viewers     read everything
-    Developers  read everything; edit flows and settings; try (development executions) and
+    Developers  read everything; edit flows, settings, files and connections; try (development executions) and
                 answer the message forms of their own development executions
-    Operators   read everything; run and try; cancel executions; edit schedules and webhooks
+    Operators   read everything; run and try; cancel executions; edit schedules, webhooks,
+                settings and files (the data the flows they run write)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _READ = [
     "executions.view_execution",
     "executions.view_executionlog",
     "executions.view_setting",
+    "executions.view_file",
     "executions.view_schedule",
     "executions.view_webhook",
     "executions.view_message",
@@ -52,12 +54,15 @@ GROUPS: dict[str, list[str]] = {
     "Viewers": _READ,
     "Developers": [
         *_READ,
-        *_edit("executions.flow", "executions.setting", "connectors.connection"),
+        *_edit("executions.flow", "executions.setting", "executions.file", "connectors.connection"),
         TRY,
     ],
     "Operators": [
         *_READ,
         *_edit("executions.schedule", "executions.webhook"),
+        # Settings and files are the data productive flows write: the flows Operators run
+        # change them as their user (executions.engine.stored).
+        *_edit("executions.setting", "executions.file"),
         RUN,
         TRY,
         CANCEL,

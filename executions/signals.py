@@ -18,6 +18,7 @@ from billiard.exceptions import WorkerLostError
 from celery.signals import (
     celeryd_after_setup,
     task_failure,
+    worker_process_init,
     worker_process_shutdown,
     worker_ready,
     worker_shutting_down,
@@ -27,7 +28,7 @@ from django.db.models.signals import post_save
 import flow_api.port
 
 from . import messages, schedules
-from .engine import hosts, metrics, port, queues, runner, shutdown, timers, workers_status
+from .engine import guard, hosts, metrics, port, queues, runner, shutdown, timers, workers_status
 from .engine.dispatch import RUN_TASK
 from .engine.reconciler import settle_lost
 from .models import (
@@ -92,6 +93,11 @@ def on_worker_lost(
         log.exception("could not end the execution of lost task %s", task_id)
 
 
+def on_process_init(**kwargs: object) -> None:
+    """A pool process starts: it listens for cancels before it claims anything."""
+    guard.guard().start()
+
+
 def on_process_shutdown(**kwargs: object) -> None:
     """A pool process stops: its flow hosts go, and its last metric increments are sent
     (it exits without atexit)."""
@@ -119,4 +125,5 @@ def connect() -> None:
     worker_shutting_down.connect(withdraw_served_queues, weak=False)
     worker_ready.connect(shutdown.reconcile_after_start, weak=False)
     task_failure.connect(on_worker_lost, weak=False)
+    worker_process_init.connect(on_process_init, weak=False)
     worker_process_shutdown.connect(on_process_shutdown, weak=False)

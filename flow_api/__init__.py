@@ -16,6 +16,7 @@ it reaches the engine through one narrow port (`flow_api.port`).
 
 from __future__ import annotations
 
+import base64
 import enum
 import time
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ from .exceptions import (
     FlowApiError,
     InternalError,
     InvalidInputError,
+    LimitExceededError,
     LockTimeoutError,
     MessageResponseTimeoutError,
     MissingInputError,
@@ -50,10 +52,12 @@ __all__ = [
     "ExecutionEnded",
     "ExecutionTerminated",
     "ExtraInputError",
+    "File",
     "Flow",
     "FlowApiError",
     "InternalError",
     "InvalidInputError",
+    "LimitExceededError",
     "LockTimeoutError",
     "Message",
     "MessageResponseTimeoutError",
@@ -65,6 +69,7 @@ __all__ = [
     "System",
     "TimeoutExceededError",
     "User",
+    "Webhook",
 ]
 
 _FIELDS = (
@@ -86,7 +91,19 @@ _NO_EFFECT = (
     "location_inheritance", "orphan", "roles", "description",
 )
 _PRIORITIES = ("high", "normal", "low")
+# Cloudomation's INPUT task: its inputs, and the child that asks (a SCRIPT execution).
+_INPUT_INPUTS = ("request", "subject", "type", "timeout")
+_INPUT_SCRIPT = """\
+def handler(system, this):
+    asked = this.get('input_value')
+    form = {'properties': {'response': {'label': asked['request'], 'element': 'string'}},
+            'required': ['response']}
+    answer = this.message(asked.get('subject') or asked['request'], body=form,
+                          timeout=asked.get('timeout'))
+    this.save(output_value={'response': answer['response']})
+"""
 _ENDED = ("ENDED_SUCCESS", "ENDED_ERROR", "ENDED_CANCELLED")
+_NOT_GIVEN: Any = object()  # `system.setting(name)` reads; with `value=` it also saves
 
 
 class ReturnWhen(enum.StrEnum):
@@ -238,9 +255,33 @@ class Execution:
         """
         if not connection_name and not connector_type:
             raise FlowApiError("connect() needs a connection name or connector_type=")
+        if not connection_name and str(connector_type).upper() == "INPUT":
+            return self._input(inputs, kwargs, name, run, wait)
         target = {"connection": connection_name, "connector_type": connector_type,
                   "retry_policy": retry_policy}
         return self._child("CONNECTION", target, inputs, kwargs, name, run, wait)
+
+    def _input(self, inputs: dict[str, Any] | None, kwargs: dict[str, Any], name: str | None,
+               run: bool, wait: bool | ReturnWhen | str) -> Execution:
+        """Cloudomation's INPUT task: a child that asks a person `request` through a message
+        form and ends with the answer in `output_value['response']`."""
+        asked = {**(inputs or {}), **{k: v for k, v in kwargs.items() if k not in _OPTIONS}}
+        unknown = sorted(set(asked) - set(_INPUT_INPUTS))
+        if unknown:
+            raise ExtraInputError(
+                f"INPUT: unknown input {unknown[0]!r}; known: {', '.join(_INPUT_INPUTS)}")
+        if not isinstance(asked.get("request"), str) or not asked["request"].strip():
+            raise MissingInputError("INPUT: request= (the question, a text) is required")
+        if asked.get("type", "string") != "string":
+            # The answer is the child's output, stored in clear: a password is asked with
+            # this.message(body={... 'element': 'password'}), whose answer is not.
+            raise InvalidInputError(
+                f"INPUT: type {asked['type']!r} is not available (only 'string'); ask for a "
+                "password with this.message(..., body={'properties': {key: {'element': "
+                "'password'}}})")
+        options = {k: v for k, v in kwargs.items() if k in _OPTIONS}
+        return self._child("SCRIPT", {"script": _INPUT_SCRIPT, "retry_policy": None}, asked,
+                           options, name or "INPUT", run, wait)
 
     def task(self, connector_type: str, inputs: dict[str, Any] | None = None, *,
              name: str | None = None, run: bool = True, wait: bool | ReturnWhen | str = True,
@@ -268,8 +309,13 @@ class Execution:
         return self
 
     def run_async(self) -> Execution:
-        """Start a child created with `run=False` and return at once."""
-        self._record = _port.get().run_deferred(self.id, wait=False)
+        """Start a child created with `run=False` and return at once (the engine starts
+        the children a flow sends this way in batches, before it serves the flow's next
+        call); on an execution last read PAUSED (`pause()`, `load()`), resume it."""
+        if self._record.get("status") == "PAUSED":
+            self._record = _port.get().resume(self.id)
+            return self
+        _port.get().start_children(self._caller, [self.id])
         return self
 
     def wait(
@@ -285,6 +331,25 @@ class Execution:
         """Cancel this execution and all its descendants."""
         _port.get().cancel(self.id)
         return self
+
+    def pause(self) -> Execution:
+        """Pause this execution (`this.pause()`) or a child: it is PAUSED and holds at its
+        next flow_api call (`this.pause()` holds at once) until it is resumed, by
+        `run_async()` on it or `POST /api/executions/<id>/resume/`."""
+        self._record = _port.get().pause(self.id)
+        return self
+
+    def archive(self) -> Execution:
+        """Accepted for Cloudomation's flows: there is no archive here (ended executions are
+        kept for AUTOMATION_RETENTION_DAYS and then pruned); this changes nothing."""
+        return self
+
+    def webhook_html_response(self, html: str) -> Execution:
+        """Answer the synchronous webhook call that started this execution with `html`
+        (Content-Type text/html), sandboxed; it is the output `webhook_response`."""
+        if not isinstance(html, str):
+            raise FlowApiError("webhook_html_response() takes the HTML as a str")
+        return self.save(output_value={"webhook_response": {"html": html}})
 
     def wait_for(
         self, *executions: Execution | Iterable[Execution],
@@ -350,16 +415,20 @@ class Execution:
         self.sleep(max(0.0, float(timestamp) - time.time()))
 
     def message(
-        self, subject: str, message: str | None = None, *, body: dict[str, Any] | None = None,
+        self, subject: str, message: str | None = None, *, body: dict[str, Any] | str | None = None,
         request: str | None = None, wait: bool = True, timeout: float | None = None,
+        message_type: str = "INFO", type: str | None = None,
     ) -> Any:
         """Ask a user through a message form (see `System.message`).
 
-        With `wait` (default) the execution is WAITING until the form is answered, and the
-        response (a dict) is returned; else the `Message` is returned at once.
+        With `wait` (default) the execution is WAITING until the form is answered (a
+        message without a form: until it is acknowledged), and the response (a dict) is
+        returned; else the `Message` is returned at once.
         """
+        text, body = _text_and_form(message, body)
         record = _port.get().message(
-            "create", self.id, subject=subject, text=message, body=body, request=request
+            "create", self.id, subject=subject, text=text, body=body, request=request,
+            message_type=type or message_type,
         )
         msg = Message(record, self.id)
         if not wait:
@@ -382,6 +451,16 @@ class Execution:
         if ended is None:
             raise FlowApiError(f"end() takes the status 'success' or 'error', not {status!r}")
         raise ExecutionEnded(ended, message)
+
+
+def _text_and_form(
+    text: str | None, body: dict[str, Any] | str | None
+) -> tuple[str | None, dict[str, Any] | None]:
+    """A message's text and form: Cloudomation's `body` is a form, or the text of a
+    message without one."""
+    if isinstance(body, str):
+        return (f"{text}\n\n{body}" if text else body), None
+    return text, body
 
 
 def _split_fields(fields: tuple[Any, ...], default: Any) -> tuple[tuple[str, ...], Any]:
@@ -486,28 +565,145 @@ def _wait_for(
 class _Record:
     """A record reached through the port, read with `.get(field)`."""
 
-    def __init__(self, record: dict[str, Any] | None) -> None:
+    def __init__(self, record: dict[str, Any] | None, name: Any = None,
+                 execution_id: int | None = None) -> None:
         self._record = record
+        self._name = record["name"] if record else name
+        self._execution_id = execution_id  # whose user's permissions a save needs
 
     def exists(self) -> bool:
         return self._record is not None
 
     def get(self, field: str, default: Any = None) -> Any:
         if self._record is None:
-            raise ResourceNotFoundError(f"{type(self).__name__.lower()} does not exist")
+            raise ResourceNotFoundError(f"{type(self).__name__.lower()} {self._name!r} does not exist")
         return self._record.get(field, default)
+
+    def _save(self, kind: str, fields: dict[str, Any]) -> None:
+        if self._execution_id is None:
+            raise FlowApiError(f"a {kind} is saved through system.{kind}(name), in an execution")
+        self._record = _port.get().save_record(self._execution_id, kind, str(self._name), fields)
 
 
 class Flow(_Record):
-    """A stored flow (`system.flow(name)`): `.exists()`, `.get('name' | 'script' | 'id')`."""
+    """A stored flow (`system.flow(name)`): `.exists()`, `.get('name' | 'script' | 'id' |
+    'description' | 'is_enabled' | 'revision' | ...)`, `.save(script=...)`."""
+
+    def save(self, **fields: Any) -> Flow:
+        """Create or change the flow: `script`, `description`, `is_enabled`, `timeout`,
+        `queue`. Needs the user's executions.add_flow / change_flow permission; records a
+        revision, as a save in the admin or the API does."""
+        self._save("flow", fields)
+        return self
 
 
 class Connection(_Record):
-    """A stored connection's non-secret fields (`system.connection(name)`)."""
+    """A stored connection's non-secret fields (`system.connection(name)`), `.save(...)`."""
+
+    def save(self, **fields: Any) -> Connection:
+        """Create or change the connection: `connection_type` (or `connector_type`),
+        `value`, `description` (needs connectors.add_connection / change_connection)."""
+        self._save("connection", fields)
+        return self
+
+
+class Webhook(_Record):
+    """A webhook (`system.webhooks()`): `.get('name' | 'is_enabled' | 'flow_name' | ...)`,
+    `.save(is_enabled=...)` (needs executions.change_webhook)."""
+
+    def save(self, **fields: Any) -> Webhook:
+        self._save("webhook", fields)
+        return self
 
 
 class User(_Record):
     """The user an execution runs for: `.get('name')`."""
+
+
+class File:
+    """A file shared by flows and users (`system.file(name)`), stored in the database.
+
+    `get('content')` / `get_text_content()` read it as text (UTF-8), `get_bytes_content()`
+    as bytes, `get_base64_content()` as base64 text; `save(content=...)` (text or bytes),
+    `save_text_content`, `save_bytes_content`, `save_base64_content` write it whole."""
+
+    def __init__(self, name: str, execution_id: int, record: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self._execution_id = execution_id
+        self._record = record  # without content until read
+
+    def __repr__(self) -> str:
+        return f"<File {self.name!r}>"
+
+    def exists(self) -> bool:
+        return bool(_port.get().file(self._execution_id, "exists", self.name))
+
+    def _read(self) -> dict[str, Any]:
+        found = _port.get().file(self._execution_id, "get", self.name)
+        if found is None:
+            raise ResourceNotFoundError(f"file {self.name!r} does not exist")
+        self._record = found
+        return found
+
+    def get(self, field: str = "content", default: Any = None) -> Any:
+        """A field: `content` (text), `name`, `size`, `content_type`, `created_at`,
+        `modified_at`, `user_name`, `id`. Raises ResourceNotFoundError if it does not exist."""
+        if field == "name":
+            return self.name
+        record = self._record if self._record and field != "content" else self._read()
+        if field == "content":
+            return self.get_text_content()
+        if field not in record or field == "content_base64":
+            raise FlowApiError(f"a file has no field {field!r}")
+        value = record.get(field)
+        return default if value is None else value
+
+    def load(self, field: str = "content", default: Any = None) -> Any:
+        """Like `get`, re-read from the database."""
+        self._record = None
+        return self.get(field, default)
+
+    def get_bytes_content(self) -> bytes:
+        record = self._read()
+        return base64.b64decode(record["content_base64"])
+
+    def get_text_content(self, encoding: str = "utf-8") -> str:
+        return self.get_bytes_content().decode(encoding)
+
+    def get_base64_content(self) -> str:
+        return str(self._read()["content_base64"])
+
+    def save(self, content: str | bytes | None = None, content_type: str | None = None) -> File:
+        """Create or overwrite the file with `content` (text is stored as UTF-8)."""
+        if content is None:
+            content = b""
+        if isinstance(content, str):
+            return self.save_text_content(content, content_type=content_type)
+        if isinstance(content, bytes | bytearray):
+            return self.save_bytes_content(bytes(content), content_type=content_type)
+        raise FlowApiError(f"content must be text or bytes, not {type(content).__name__}")
+
+    def save_text_content(self, text: str, content_type: str | None = None) -> File:
+        if not isinstance(text, str):
+            raise FlowApiError(f"save_text_content takes text, not {type(text).__name__}")
+        return self.save_bytes_content(text.encode("utf-8"), content_type=content_type)
+
+    def save_bytes_content(self, data: bytes, content_type: str | None = None) -> File:
+        if not isinstance(data, bytes | bytearray):
+            raise FlowApiError(f"save_bytes_content takes bytes, not {type(data).__name__}")
+        return self.save_base64_content(base64.b64encode(bytes(data)).decode("ascii"),
+                                        content_type=content_type)
+
+    def save_base64_content(self, text: str, content_type: str | None = None) -> File:
+        if not isinstance(text, str):
+            raise FlowApiError(f"save_base64_content takes base64 text, not {type(text).__name__}")
+        self._record = _port.get().file(
+            self._execution_id, "save", self.name, content_base64=text, content_type=content_type)
+        return self
+
+    def delete(self) -> None:
+        _port.get().file(self._execution_id, "delete", self.name)
+        self._record = None
 
 
 class Setting:
@@ -521,17 +717,28 @@ class Setting:
         return bool(_port.get().setting("exists", self.name))
 
     def get(self, field: str = "value", default: Any = None) -> Any:
-        """`get('value')` returns the stored value (default if the setting does not exist)."""
+        """`get('value')` returns the stored value (default if the setting does not exist);
+        `get('description')` its description."""
         if field == "name":
             return self.name
+        if field == "description":
+            found = _port.get().setting("record", self.name)
+            return default if found is None else found["description"]
         if field != "value":
-            raise FlowApiError("a setting has the fields 'name' and 'value'")
+            raise FlowApiError("a setting has the fields 'name', 'value' and 'description'")
         found, value = _port.get().setting("get", self.name)
         return value if found else default
 
-    def save(self, value: Any = None) -> Setting:
-        """Create or overwrite the setting with any JSON value."""
-        _port.get().setting("save", self.name, value)
+    def load(self, field: str = "value", default: Any = None) -> Any:
+        """Like `get` (a setting is always read from the database)."""
+        return self.get(field, default)
+
+    def save(self, value: Any = None, description: str | None = None) -> Setting:
+        """Create or overwrite the setting with any JSON value (and its description).
+        Needs the user's executions.add_setting / change_setting permission."""
+        if description is not None and not isinstance(description, str):
+            raise FlowApiError("description must be text")
+        _port.get().setting("save", self.name, value, description)
         return self
 
     def delete(self) -> None:
@@ -569,7 +776,8 @@ class Setting:
 
 
 class Message:
-    """A message form for users: `.get('id' | 'status' | 'response')`, `.wait()`."""
+    """A message form for users: `.get('id' | 'status' | 'response' | 'message_type' |
+    'subject')`, `.wait()`."""
 
     def __init__(self, record: dict[str, Any], waiter_id: int | None = None) -> None:
         self._record = record
@@ -595,8 +803,43 @@ class System:
     def __init__(self, execution_id: int) -> None:
         self._execution_id = execution_id
 
-    def setting(self, name: str) -> Setting:
-        return Setting(name, self._execution_id)
+    def setting(self, name: str, value: Any = _NOT_GIVEN, description: str | None = None) -> Setting:
+        """The setting `name`; `system.setting(name=..., value=...)` (the older form) also
+        saves it."""
+        setting = Setting(name, self._execution_id)
+        if value is not _NOT_GIVEN:
+            setting.save(value, description=description)
+        return setting
+
+    def settings(self, filter: Any = None) -> list[Setting]:
+        """The settings matching `filter` ({'field', 'op', 'value'}; see `executions`)."""
+        found = _port.get().records(self._execution_id, "setting", filter)
+        return [Setting(r["name"], self._execution_id) for r in found]
+
+    def file(self, name: str) -> File:
+        """The file `name` (it need not exist yet: `.exists()`, `.save(...)`)."""
+        if not isinstance(name, str) or not name:
+            raise FlowApiError("a file name is a non-empty string")
+        return File(name, self._execution_id)
+
+    def files(self, dir: str | None = None, glob: str | None = None,
+              filter: Any = None) -> list[File]:
+        """The files below folder `dir`, whose names match `glob` (`*` within a folder,
+        `**/` any folders) and `filter`."""
+        found = _port.get().records(self._execution_id, "file", filter,
+                                    {"dir": dir, "glob": glob})
+        return [File(r["name"], self._execution_id, r) for r in found]
+
+    def flows(self, filter: Any = None) -> list[Flow]:
+        found = _port.get().records(self._execution_id, "flow", filter)
+        return [Flow(r, execution_id=self._execution_id) for r in found]
+
+    def webhooks(self, filter: Any = None) -> list[Webhook]:
+        found = _port.get().records(self._execution_id, "webhook", filter)
+        return [Webhook(r, execution_id=self._execution_id) for r in found]
+
+    def webhook(self, name: str) -> Webhook:
+        return Webhook(_port.get().record_of("webhook", str(name)), str(name), self._execution_id)
 
     def save_schedule(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Create a schedule from `fields` (name, flow, and one of cron, interval_seconds or
@@ -606,30 +849,43 @@ class System:
         return _port.get().save_schedule(dict(fields))
 
     def flow(self, name_or_id: str | int, by: str = "name") -> Flow:
-        return Flow(_port.get().flow_record(name_or_id, by))
+        return Flow(_port.get().flow_record(name_or_id, by), name_or_id, self._execution_id)
 
     def connection(self, name: str) -> Connection:
-        return Connection(_port.get().connection_record(name))
+        return Connection(_port.get().connection_record(name), name, self._execution_id)
 
     def message(
-        self, message_id: int | None = None, *, subject: str | None = None,
-        body: dict[str, Any] | None = None, message: str | None = None,
-        request: str | None = None,
+        self, subject: str | int | None = None, body: dict[str, Any] | str | None = None,
+        message_type: str | None = None, *, message: str | None = None,
+        request: str | None = None, type: str | None = None, message_id: int | None = None,
     ) -> Message:
-        """`system.message(id)` opens an existing message; `system.message(subject=...,
-        body=...)` creates a form without waiting."""
+        """A message for users, without waiting: `system.message(subject, body,
+        message_type='INFO')` (also `subject=`, `body=` a form or a text, `message=` text,
+        `request=` a one-question form). Types: INFO (default), WARN, ERROR, POPUP; the
+        older `type='popup'` too. `.wait()` waits for its answer; `system.message(id)`
+        opens an existing message (also `message_id=id`)."""
+        if message_id is None and isinstance(subject, int) and not isinstance(subject, bool):
+            message_id, subject = subject, None
         if message_id is not None:
             record = _port.get().message("read", self._execution_id, id=message_id)
-        else:
-            record = _port.get().message(
-                "create", self._execution_id, subject=subject or "", text=message, body=body,
-                request=request,
-            )
+            return Message(record, self._execution_id)
+        text, form = _text_and_form(message, body)
+        record = _port.get().message(
+            "create", self._execution_id, subject=str(subject or ""), text=text, body=form,
+            request=request, message_type=message_type or type or "INFO",
+        )
         return Message(record, self._execution_id)
 
-    def executions(self, **filters: Any) -> list[Execution]:
-        """Executions matching field filters, e.g. `system.executions(status='RUNNING')`."""
-        return [Execution(r, caller=self._execution_id) for r in _port.get().executions(filters)]
+    def executions(self, filter: Any = None, **filters: Any) -> list[Execution]:
+        """Executions matching a filter (at most 1000): Cloudomation's
+        `filter={'field': 'status', 'op': 'eq', 'value': 'RUNNING'}` (ops eq, ne, lt, le,
+        gt, ge, in, like, ilike; a list of them, or {'and': [...]} / {'or': [...]}), or
+        the older field keywords `system.executions(status='RUNNING')`."""
+        if filter is not None:
+            found = _port.get().records(self._execution_id, "execution", filter)
+        else:
+            found = _port.get().executions(filters)
+        return [Execution(r, caller=self._execution_id) for r in found]
 
     def execution(self, execution_id: int) -> Execution:
         return Execution(_port.get().read(execution_id), caller=self._execution_id)
@@ -640,6 +896,13 @@ class System:
     def user(self, name: str) -> User:
         """A user by name: `.exists()`, `.get('name' | 'id' | 'is_active')`."""
         return User(_port.get().user_record(str(name)))
+
+    def get_own_client(self) -> Any:
+        """Not available: Cloudomation's client is its tenant record, and one installation
+        here is one client (see `get_env_name()`); raises FlowApiError saying so."""
+        raise FlowApiError(
+            "system.get_own_client() is not available: there are no clients (tenants) here, "
+            "one installation is one client; system.get_env_name() names the installation")
 
     def get_env_name(self) -> str:
         """The name of this installation (AUTOMATION_ENV_NAME; 'default' when unset)."""

@@ -32,6 +32,12 @@ class InvalidInputError(FlowApiError, ValueError):
     what the engine's own checks raise, e.g. `system.save_schedule`'s)."""
 
 
+class LimitExceededError(FlowApiError):
+    """Starting a child would pass a limit of its execution tree (how deep it may nest,
+    AUTOMATION_MAX_DEPTH, or how many executions it may hold, AUTOMATION_MAX_DESCENDANTS);
+    the message names the setting and its value."""
+
+
 class ExtraInputError(FlowApiError):
     """An input was given that the called thing does not take."""
 

@@ -35,6 +35,7 @@ class HttpPeer:
         self.release = threading.Event()  # ends a /hang request early
         self.hanging = threading.Event()  # set once a /hang request arrived
         self.password = "s3cret-pass"  # /auth wants alice with this password
+        self.authorization: dict[str, str | None] = {}  # path -> the latest Authorization
 
     @property
     def base(self) -> str:
@@ -67,6 +68,7 @@ def _handler(peer_box: list[HttpPeer]) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             path = parts.path
             peer.hits[path] += 1
+            peer.authorization[path] = self.headers.get("Authorization")
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
             if path == "/json":
@@ -198,10 +200,53 @@ def _run_on_channel(peer: SshPeer, channel: Any, command: str) -> None:
         channel.close()
 
 
+def _sftp_server_class() -> type[Any]:
+    import paramiko  # type: ignore[import-untyped]
+
+    def errno_of(exc: OSError) -> int:
+        return int(paramiko.SFTPServer.convert_errno(exc.errno))
+
+    class Handle(paramiko.SFTPHandle):
+        pass
+
+    class LocalSftp(paramiko.SFTPServerInterface):
+        """The few SFTP requests a client makes to read, write and chmod one file."""
+
+        def open(self, path: str, flags: int, attr: Any) -> Any:
+            try:
+                fd = os.open(path, flags, 0o644)
+            except OSError as exc:
+                return errno_of(exc)
+            mode = "rb" if flags & (os.O_WRONLY | os.O_RDWR) == 0 else (
+                "ab" if flags & os.O_APPEND else "wb" if flags & os.O_WRONLY else "r+b")
+            handle = Handle(flags)
+            handle.readfile = handle.writefile = os.fdopen(fd, mode)  # type: ignore[attr-defined]
+            return handle
+
+        def stat(self, path: str) -> Any:
+            try:
+                return paramiko.SFTPAttributes.from_stat(os.stat(path))
+            except OSError as exc:
+                return errno_of(exc)
+
+        lstat = stat
+
+        def chattr(self, path: str, attr: Any) -> int:
+            try:
+                if attr.st_mode is not None:
+                    os.chmod(path, attr.st_mode)
+            except OSError as exc:
+                return errno_of(exc)
+            return paramiko.SFTP_OK
+
+    return LocalSftp
+
+
 @contextlib.contextmanager
 def ssh_server() -> Iterator[SshPeer]:
     import paramiko  # type: ignore[import-untyped]
 
+    sftp_server = _sftp_server_class()
     host_private, host_public = ed25519_openssh()
     host_key = paramiko.Ed25519Key.from_private_key(io.StringIO(host_private))
     client_private, client_public = ed25519_openssh()
@@ -244,6 +289,8 @@ def ssh_server() -> Iterator[SshPeer]:
                 continue
             transport = paramiko.Transport(sock)
             transport.add_server_key(host_key)
+            # SFTP on the real file system, as sshd's internal-sftp (the SCP connector's way).
+            transport.set_subsystem_handler("sftp", paramiko.SFTPServer, sftp_server)
             transports.append(transport)
             with contextlib.suppress(Exception):
                 transport.start_server(server=Server())
@@ -381,3 +428,76 @@ def scratch_database(name: str) -> Iterator[dict[str, Any]]:
     finally:
         with psycopg.connect(**admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- git ----------------------------------------------------------------------------------
+
+
+@dataclass
+class GitPeer:
+    port: int
+    base: Path  # the daemon's base path: repositories are git://127.0.0.1:<port>/<name>
+
+    def url(self, name: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{name}"
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd),
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.org",
+           "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.org"}
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=30, check=True)
+    return done.stdout
+
+
+def git_repository(base: Path, name: str, commits: list[dict[str, str | bytes]]) -> None:
+    """A bare repository base/name with one commit per dict ({path: text, '_message': ...})
+    on main, and a tag v1 on the first commit."""
+    work = base / f"{name}-work"
+    work.mkdir()
+    git("init", "--quiet", "--initial-branch=main", cwd=work)
+    for number, files in enumerate(commits):
+        for path, text in files.items():
+            if path != "_message":
+                (work / path).parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(text, bytes):
+                    (work / path).write_bytes(text)
+                else:
+                    (work / path).write_text(text)
+        git("add", "-A", cwd=work)
+        git("commit", "--quiet", "-m", str(files.get("_message", f"commit {number + 1}")),
+            cwd=work)
+        if number == 0:
+            git("tag", "v1", cwd=work)
+    git("clone", "--quiet", "--bare", str(work), str(base / name), cwd=base)
+
+
+@contextlib.contextmanager
+def git_daemon(base: Path) -> Iterator[GitPeer]:
+    """`git daemon` on 127.0.0.1 serving every repository below `base`, read-only."""
+    port = _free_port()
+    process = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+         f"--port={port}", f"--base-path={base}", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # ready once it accepts connections
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("git daemon did not start") from None
+                time.sleep(0.05)
+        yield GitPeer(port=port, base=base)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)

@@ -12,10 +12,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse_lazy
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
@@ -86,6 +87,33 @@ class FlowForm(forms.ModelForm):
 
     def clean_recovery(self) -> str:
         return self.cleaned_data.get("recovery") or (self.instance.recovery if self.instance.pk else Flow.Recovery.FAIL)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # Try and Run on the flow page post this form (so the editor's unsaved text is what
+        # runs): their inputs box is refused here, with the form and the edits kept.
+        if START_BUTTON in self.data:
+            try:
+                admin_views.parse_input(self.data.get(START_INPUT, ""))
+            except ValidationError as exc:
+                self.add_error(None, f"Inputs: {' '.join(exc.messages)}")
+        return cleaned
+
+
+# The names Try and Run post with the flow form; neither is a field of the flow.
+START_BUTTON = "_start"
+START_INPUT = "_start_input"
+
+
+def same_script(form: forms.ModelForm[Flow]) -> bool:
+    """Whether the posted form leaves the flow as stored (browsers post CRLF line ends)."""
+    changed = set(form.changed_data)
+    if not changed <= {"script"}:
+        return False
+    # Not form.instance: validation has already copied the posted text onto it. The form
+    # strips the text, so a trailing newline is no edit either.
+    posted = (form.cleaned_data.get("script") or "").replace("\r\n", "\n").strip()
+    return posted == (form.initial.get("script") or "").replace("\r\n", "\n").strip()
 
 
 @admin.register(Flow)
@@ -169,8 +197,33 @@ class FlowAdmin(admin.ModelAdmin):
         return self._start_selected(request, queryset, Execution.Mode.PRODUCTIVE)
 
     def save_model(self, request: HttpRequest, obj: Flow, form: Any, change: bool) -> None:
+        if change and START_BUTTON in request.POST and same_script(form):
+            return  # Try/Run without edits: start the stored revision, no new one
         obj.revision_author = request.user  # type: ignore[attr-defined]  # read by the revision hook
         super().save_model(request, obj, form, change)
+        admin_views.warn_if_unserved(request, obj)
+
+    def response_change(self, request: HttpRequest, obj: Flow) -> HttpResponse:
+        """After Try or Run saved the editor's text (when edited), start that revision."""
+        if START_BUTTON not in request.POST:
+            return super().response_change(request, obj)
+        mode = request.POST[START_BUTTON]
+        obj.refresh_from_db(fields=["revision"])
+        inputs = admin_views.parse_input(request.POST.get(START_INPUT, ""))  # checked by the form
+        try:
+            if mode not in Execution.Mode.values:
+                raise StartError("mode", f"unknown mode {mode!r}")
+            execution = admin_views.start_flow(request, obj, mode, inputs)
+        except (StartError, PermissionDenied) as exc:
+            reason = exc.message if isinstance(exc, StartError) else str(exc)
+            self.message_user(request, f"Cannot start {obj.name}: {reason}", messages.ERROR)
+            return HttpResponseRedirect(admin_views.flow_url(obj))
+        verb = "Running" if mode == Execution.Mode.PRODUCTIVE else "Trying"
+        self.message_user(
+            request, f"{verb} revision {obj.revision} of {obj.name}: execution {execution.pk} started.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(admin_views.execution_url(execution))
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "",
@@ -183,6 +236,7 @@ class FlowAdmin(admin.ModelAdmin):
                 start_form=admin_views.StartForm(initial={"mode": Execution.Mode.DEVELOPMENT}),
                 can_run=self.has_run_permission(request),
                 can_try=self.has_try_permission(request),
+                start_input=request.POST.get(START_INPUT, ""),
                 helpers=admin_views.HELPER_FLOWS,
                 revisions=flow.revisions.select_related("author").order_by("-revision")[:8],
                 recent_executions=flow.executions.order_by("-id")[:10],
@@ -230,8 +284,9 @@ class LevelFilter(admin.SimpleListFilter):
 class ExecutionAdmin(admin.ModelAdmin):
     """Executions are records: listed, filtered, watched, cancelled, never edited here."""
 
-    list_display = ["id", "name_link", "status_colour", "type", "mode", "trigger", "user",
-                    "created_at", "duration_text"]
+    # Compact enough for a 1366 px screen with the sidebar open.
+    list_display = ["id", "name_link", "status_colour", "duration_text", "started", "trigger",
+                    "mode", "user"]
     list_display_links = None
     list_filter = ["status", "type", "mode", "trigger", LevelFilter, "created_at",
                    ("flow", admin.RelatedOnlyFieldListFilter)]
@@ -254,7 +309,15 @@ class ExecutionAdmin(admin.ModelAdmin):
             return queryset.filter(pk=int(search_term.strip())), False
         return super().get_search_results(request, queryset, search_term)
 
-    @admin.display(description="Name", ordering="name")
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, execution: Execution) -> str:
+        if execution.started_at is None:
+            return "—"
+        local = timezone.localtime(execution.started_at)
+        return format_html('<span title="{}">{}</span>', local.isoformat(timespec="seconds"),
+                           local.strftime("%Y-%m-%d %H:%M:%S"))
+
+    @admin.display(description="Flow", ordering="name")
     def name_link(self, execution: Execution) -> str:
         return format_html('<a href="{}">{}</a>', admin_views.execution_url(execution), execution.name)
 
@@ -291,6 +354,10 @@ class ExecutionAdmin(admin.ModelAdmin):
                  name="executions_execution_live"),
             path("<path:object_id>/cancel/", view(admin_views.execution_cancel_view, post_only=True),
                  name="executions_execution_cancel"),
+            path("<path:object_id>/pause/", view(admin_views.execution_pause_view, post_only=True),
+                 name="executions_execution_pause"),
+            path("<path:object_id>/resume/", view(admin_views.execution_resume_view, post_only=True),
+                 name="executions_execution_resume"),
             path("<path:object_id>/rerun/", view(admin_views.execution_rerun_view, post_only=True),
                  name="executions_execution_rerun"),
             path("<path:object_id>/promote/", view(admin_views.execution_promote_view, post_only=True),

@@ -3,7 +3,7 @@ it from its schema and takes the answer, and the same form inline on the waiting
 execution's page.
 
 Answers go through `messages.respond`, the one place that validates them against the
-form and wakes the waiting flow; its errors come back next to their field (400), never
+form and wakes the waiting flow; its errors come back next to their field on the form's page, never
 a 500.
 """
 
@@ -24,7 +24,6 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
 
 from .. import messages, permissions
 from ..models import Execution, Message
@@ -40,6 +39,8 @@ class FormField:
     value: Any = None
     required: bool = False
     error: str = ""
+    description: str = ""
+    example: str = ""
 
 
 def form_fields(message: Message, values: dict[str, Any] | None = None,
@@ -55,11 +56,19 @@ def form_fields(message: Message, values: dict[str, Any] | None = None,
         element = prop.get("element", "string")
         if element not in messages.ELEMENT_TYPES:
             element = "string"
+        if element == "string" and prop.get("format") == "time":
+            element = "time"
         value = values[key] if values is not None and key in values else prop.get("default")
+        if element == "password":
+            value = None  # never sent back to the browser, not even what was typed
+        if element == "markdown" and value is None:  # its text, as Cloudomation's flows give it
+            value = prop.get("description") or prop.get("example")
         fields.append(FormField(
             key=key, label=str(prop.get("label") or key), element=element,
             value="" if value is None else value, required=key in required,
             error=errors.get(key, ""),
+            description=str(prop.get("description") or "") if element != "markdown" else "",
+            example=str(prop.get("example") or "") if element != "markdown" else "",
         ))
     return fields
 
@@ -87,7 +96,7 @@ def parse_answer(message: Message, data: Any) -> tuple[dict[str, Any], dict[str,
         if element == "toggle":
             response[key] = typed[key] = data.get(key) in ("on", "true", "1")
             continue
-        raw = str(data.get(key, "")).strip() if element != "string" else str(data.get(key, ""))
+        raw = str(data.get(key, "")) if element in ("string", "password") else str(data.get(key, "")).strip()
         typed[key] = raw
         if raw == "":
             continue
@@ -126,8 +135,9 @@ def can_answer(user: Any, message: Message) -> bool:
 
 
 def answer_url(message: Message | int) -> str:
-    pk = message if isinstance(message, int) else message.pk
-    return reverse("admin:executions_message_answer", args=[pk])
+    """Where a form posts its answer: the form's own page, so a refused answer is shown
+    again there (200) and reloading it shows the form, never a POST-only URL's 405."""
+    return message_url(message)
 
 
 def message_url(message: Message | int) -> str:
@@ -196,7 +206,10 @@ def message_page(model_admin: MessageAdmin, request: HttpRequest, message: Messa
 
 
 def message_view(model_admin: MessageAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
-    """A form's page: its text, the form rendered from the schema, or the answer given."""
+    """A form's page: its text, the form rendered from the schema, or the answer given.
+    A POST answers it (`message_answer_view`)."""
+    if request.method == "POST":
+        return message_answer_view(model_admin, request, object_id)
     message = get_object_or_404(
         Message.objects.select_related("answered_by", "execution"), pk=object_id
     )
@@ -207,7 +220,15 @@ def message_view(model_admin: MessageAdmin, request: HttpRequest, object_id: str
 
 def message_answer_view(model_admin: MessageAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
     """POST: answer the form; on success go back where it was answered (its page or the
-    execution's), on a refused answer show the form again with the error by its field."""
+    execution's), on a refused answer show the form again with the error by its field.
+
+    The refused answer is a page like any other (200, the form's own URL when posted
+    there): the person fixes the field and sends again. A GET (a reload of an older
+    /answer/ URL) goes to the form's page.
+    """
+    if request.method != "POST":
+        return HttpResponseRedirect(message_url(int(object_id)) if object_id.isdigit()
+                                    else reverse("admin:executions_message_changelist"))
     message = get_object_or_404(
         Message.objects.select_related("answered_by", "execution"), pk=object_id
     )
@@ -221,16 +242,16 @@ def message_answer_view(model_admin: MessageAdmin, request: HttpRequest, object_
         flash.success(request, f"Answered “{message.subject or f'message {message.pk}'}”.")
         return HttpResponseRedirect(_safe_next(request, message_url(message)))
     message.refresh_from_db()
-    return message_page(model_admin, request, message, fields, error, status=400)
+    return message_page(model_admin, request, message, fields, error)
 
 
 class MessageAdmin(admin.ModelAdmin):
     """Message forms are answered, not edited: the change page is the form itself."""
 
-    list_display = ["id", "subject_link", "status", "execution_link", "answered_by",
-                    "answered_at", "created_at"]
+    list_display = ["id", "subject_link", "message_type", "status", "execution_link",
+                    "answered_by", "answered_at", "created_at"]
     list_display_links = None
-    list_filter = ["status"]
+    list_filter = ["status", "message_type"]
     search_fields = ["subject", "text"]
     list_select_related = ["answered_by"]
 
@@ -265,7 +286,7 @@ class MessageAdmin(admin.ModelAdmin):
         return message_view(self, request, object_id)
 
     def get_urls(self) -> list[URLPattern]:
-        answer_view = self.admin_site.admin_view(require_POST(partial(message_answer_view, self)))
+        answer_view = self.admin_site.admin_view(partial(message_answer_view, self))
         return [
             path("<path:object_id>/answer/", answer_view, name="executions_message_answer"),
             *super().get_urls(),

@@ -9,6 +9,7 @@ The views that change something are POST-only (admin.py wraps them in require_PO
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ import redis
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Window
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery, TextField, Window
+from django.db.models.functions import MD5, Cast
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -28,11 +30,11 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
 from django.utils.http import urlencode
 
-from .. import permissions
+from .. import flow_packages, permissions
 from ..engine import broker, workers_status
-from ..engine.ending import cancel_execution
+from ..engine.ending import cancel_execution, pause_execution, resume_execution
 from ..engine.queues import celery_queue, default_group
-from ..engine.records import execution_json, shown_inputs, shown_message, shown_outputs
+from ..engine.records import shown_inputs, shown_message, shown_outputs
 from ..engine.start import StartError, start_execution
 from ..models import Execution, ExecutionLog, Flow, FlowRevision, Message, Schedule
 from .messages import inline_forms
@@ -364,13 +366,32 @@ def execution_tree(execution: Execution) -> tuple[list[Node], bool]:
     return build(execution.pk), truncated or len(rows) >= TREE_LIMIT * 4
 
 
+def warn_if_unserved(request: HttpRequest, record: Any) -> None:
+    """After a flow, schedule or webhook is saved: a warning message when no live worker
+    serves the queue its executions go to (workers_status.save_warning)."""
+    warning = workers_status.save_warning(record)
+    if warning:
+        messages.warning(request, f"{record}: {warning}")
+
+
+# A log entry longer than this (or of several lines) is shown folded: its first line, and
+# the whole of it behind "show all", so one traceback does not push the log off the page.
+LOG_FOLD_CHARS = 240
+LOG_SUMMARY_CHARS = 160
+
+
 def log_json(entry: ExecutionLog) -> dict[str, Any]:
+    data_text = json.dumps(entry.data, default=str, ensure_ascii=False) if entry.data else ""
+    whole = f"{entry.text} {data_text}".strip()
+    folded = len(whole) > LOG_FOLD_CHARS or "\n" in whole
+    summary = whole.split("\n", 1)[0][:LOG_SUMMARY_CHARS] if folded else ""
     return {
         "id": entry.pk,
         "time": timezone.localtime(entry.created_at).strftime("%H:%M:%S.%f")[:-3],
         "level": entry.level,
         "text": entry.text,
-        "data_text": json.dumps(entry.data, default=str, ensure_ascii=False) if entry.data else "",
+        "data_text": data_text,
+        "summary": f"{summary}…" if folded else "",
     }
 
 
@@ -379,38 +400,89 @@ def _when(value: Any) -> str:
     return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "—"
 
 
-def live_payload(execution: Execution, after: int) -> dict[str, Any]:
-    """What the execution page needs to bring itself up to date: the row, new log
-    entries after `after`, and the tree of children as HTML."""
-    logs = list(execution.logs.filter(id__gt=after).order_by("id")[:LOG_PAGE])
+def _digest(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8", "replace"), usedforsecurity=False).hexdigest()[:12]
+
+
+def _live_parts(execution: Execution, request: HttpRequest) -> dict[str, tuple[str, Any]]:
+    """The parts of the execution page that change, each as (version, content builder).
+
+    The output's version is its MD5 computed by the database (annotated as
+    `output_digest`), so an unchanged output is neither loaded nor sent again."""
+    ex = {
+        "status": execution.status,
+        "message": shown_message(execution),
+        "started_text": _when(execution.started_at),
+        "ended_text": _when(execution.ended_at),
+    }
     tree, truncated = execution_tree(execution)
+    children_html = render_to_string(
+        "admin/executions/execution/_tree.html", {"nodes": tree, "truncated": truncated}
+    )
+    forms_html, open_forms = _inline_forms(request, execution)
+    output_version = (execution.output_digest or "")[:12]  # type: ignore[attr-defined]
     return {
-        "execution": {
-            **execution_json(execution),
-            "duration": format_duration(execution.duration),
-            "started_text": _when(execution.started_at),
-            "ended_text": _when(execution.ended_at),
-            "ended": execution.is_ended,
-            "output_json": json.dumps(shown_outputs(execution), indent=2, sort_keys=True, default=str),
-        },
+        "execution": (_digest(json.dumps(ex, sort_keys=True)), lambda: ex),
+        "output": (output_version, lambda: json.dumps(
+            shown_outputs(_with_output(execution)), indent=2, sort_keys=True, default=str
+        )),
+        "children": (_digest(children_html), lambda: children_html),
+        "forms": (_digest(f"{open_forms}\n{forms_html}"), lambda: (forms_html, open_forms)),
+    }
+
+
+def _with_output(execution: Execution) -> Execution:
+    """The execution with its output_value loaded (the poll defers it)."""
+    execution.output_value = (
+        Execution.objects.filter(pk=execution.pk).values_list("output_value", flat=True).first()
+        or {}
+    )
+    return execution
+
+
+def live_payload(
+    execution: Execution, request: HttpRequest, after: int, version: str = ""
+) -> dict[str, Any]:
+    """What the execution page needs to bring itself up to date since its last poll: the
+    log entries after `after`, and of the status, output, children and open forms only
+    those whose version differs from the client's `version` (the last answer's). A poll
+    with nothing new stays a few hundred bytes however large the output is."""
+    logs = list(execution.logs.filter(id__gt=after).order_by("id")[:LOG_PAGE])
+    seen = dict(zip(("execution", "output", "children", "forms"), version.split("."), strict=False))
+    parts = _live_parts(execution, request)
+    payload: dict[str, Any] = {
+        "version": ".".join(part_version for part_version, _ in parts.values()),
+        "duration": format_duration(execution.duration),
+        "ended": execution.is_ended,
         "logs": [log_json(e) for e in logs],
         "more_logs": len(logs) == LOG_PAGE,
-        "children_html": render_to_string(
-            "admin/executions/execution/_tree.html", {"nodes": tree, "truncated": truncated}
-        ),
     }
+    for name, (part_version, build) in parts.items():
+        if seen.get(name) == part_version:
+            continue
+        if name == "forms":
+            payload["forms_html"], payload["open_forms"] = build()
+        else:
+            payload[{"execution": "execution", "output": "output_json",
+                     "children": "children_html"}[name]] = build()
+    return payload
 
 
 def execution_live_view(
     model_admin: ModelAdmin[Execution], request: HttpRequest, object_id: str
 ) -> JsonResponse:
-    """JSON for the execution page's polling (about once a second while it runs)."""
-    execution = get_object_or_404(Execution.objects.select_related("flow"), pk=object_id)
+    """JSON for the execution page's polling (about once a second while it runs):
+    `?after=<last log id>&version=<the last answer's version>` answers what changed."""
+    execution = get_object_or_404(
+        Execution.objects.select_related("flow")
+        .defer("output_value", "input_value", "script")
+        .annotate(output_digest=MD5(Cast("output_value", TextField()))),
+        pk=object_id,
+    )
     if not model_admin.has_view_permission(request, execution):
         raise PermissionDenied
     after = _revision_number(request.GET.get("after")) or 0
-    payload = live_payload(execution, after)
-    payload["forms_html"], payload["open_forms"] = _inline_forms(request, execution)
+    payload = live_payload(execution, request, after, str(request.GET.get("version", ""))[:100])
     response = JsonResponse(payload)
     response["Cache-Control"] = "no-store"
     return response
@@ -432,7 +504,10 @@ def execution_detail_view(
 ) -> HttpResponse:
     """The execution page: status, inputs, outputs, message, live log, children, buttons."""
     execution = get_object_or_404(
-        Execution.objects.select_related("flow", "user", "parent", "schedule"), pk=object_id
+        Execution.objects.select_related("flow", "user", "parent", "schedule").annotate(
+            output_digest=MD5(Cast("output_value", TextField()))
+        ),
+        pk=object_id,
     )
     if not model_admin.has_view_permission(request, execution):
         raise PermissionDenied
@@ -445,6 +520,8 @@ def execution_detail_view(
             "admin:executions_flow_revision", args=[execution.flow_id, execution.flow_revision]
         )
     can_mode = may_start(request.user, execution.mode)
+    # Run again starts the flow's current revision, which may be newer than this one's.
+    rerun_revision = execution.flow.revision if execution.flow_id and execution.flow else None
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": Execution._meta,
@@ -464,10 +541,17 @@ def execution_detail_view(
         "flow_url": flow_url(execution.flow_id) if execution.flow_id else "",
         "message_links": _message_links(execution),
         "can_cancel": permissions.may_cancel(request.user, execution) and not execution.is_ended,
+        "can_pause": permissions.may_cancel(request.user, execution)
+        and execution.status in (Execution.Status.RUNNING, Execution.Status.WAITING),
+        "can_resume": permissions.may_cancel(request.user, execution)
+        and execution.status == Execution.Status.PAUSED,
         "can_rerun": can_mode and execution.type in (Execution.Type.FLOW, Execution.Type.SCRIPT),
         "can_promote": execution.mode == Execution.Mode.DEVELOPMENT
         and may_start(request.user, Execution.Mode.PRODUCTIVE),
+        "rerun_revision": rerun_revision,
         "live_url": reverse("admin:executions_execution_live", args=[execution.pk]),
+        # What this page shows, so that its first poll answers only what changed since.
+        "live_version": ".".join(v for v, _ in _live_parts(execution, request).values()),
     }
     context["forms_html"], context["open_forms"] = _inline_forms(request, execution)
     return TemplateResponse(request, "admin/executions/execution/detail.html", context)
@@ -505,6 +589,35 @@ def execution_cancel_view(
     return HttpResponseRedirect(execution_url(execution))
 
 
+def execution_pause_view(
+    model_admin: ModelAdmin[Execution], request: HttpRequest, object_id: str
+) -> HttpResponse:
+    """Pause an execution: it holds at its next flow_api call (who may cancel may pause)."""
+    execution = _execution_for_action(model_admin, request, object_id)
+    if not permissions.may_cancel(request.user, execution):
+        raise PermissionDenied(f"You may not pause {execution.mode} executions.")
+    refused = pause_execution(execution)
+    if refused is None:
+        messages.success(request, f"Paused execution {execution.pk}; Resume lets it go on.")
+    else:
+        messages.warning(request, refused)
+    return HttpResponseRedirect(execution_url(execution))
+
+
+def execution_resume_view(
+    model_admin: ModelAdmin[Execution], request: HttpRequest, object_id: str
+) -> HttpResponse:
+    """Resume a paused execution."""
+    execution = _execution_for_action(model_admin, request, object_id)
+    if not permissions.may_cancel(request.user, execution):
+        raise PermissionDenied(f"You may not resume {execution.mode} executions.")
+    if resume_execution(execution):
+        messages.success(request, f"Resumed execution {execution.pk}.")
+    else:
+        messages.warning(request, f"Execution {execution.pk} is not paused.")
+    return HttpResponseRedirect(execution_url(execution))
+
+
 def execution_rerun_view(
     model_admin: ModelAdmin[Execution], request: HttpRequest, object_id: str
 ) -> HttpResponse:
@@ -530,7 +643,10 @@ def execution_rerun_view(
     except StartError as exc:
         messages.error(request, f"Cannot run execution {execution.pk} again: {exc.message}")
         return HttpResponseRedirect(execution_url(execution))
-    messages.success(request, f"Started execution {new.pk}, a new run of execution {execution.pk}.")
+    revision = f" (revision {new.flow_revision})" if new.flow_revision else ""
+    messages.success(
+        request, f"Started execution {new.pk}{revision}, a new run of execution {execution.pk}."
+    )
     return HttpResponseRedirect(execution_url(new))
 
 
@@ -603,6 +719,7 @@ def dashboard() -> dict[str, Any]:
         "failing_schedules": failing_schedules(),
         "queues": queue_depths(),
         "workers": live_workers(),
+        "flow_packages": flow_packages.installed(),
         "running_count": running.count(),
         "running": [
             {"execution": e, "url": execution_url(e), "duration": format_duration(e.duration)}
@@ -626,6 +743,19 @@ def dashboard() -> dict[str, Any]:
             for row in slowest
         ],
     }
+
+
+def advanced_links(user: Any) -> list[dict[str, str]]:
+    """Pages kept out of the sidebar (a library's own tables), linked for superusers only."""
+    if not getattr(user, "is_superuser", False):
+        return []
+    links = []
+    for label, name in (("API tokens (Knox)", "admin:knox_authtoken_changelist"),):
+        try:
+            links.append({"label": label, "url": reverse(name)})
+        except NoReverseMatch:  # not registered in this admin
+            continue
+    return links
 
 
 def error_handler_runs(since: Any, limit: int = 5) -> dict[str, Any]:
@@ -706,12 +836,13 @@ def queue_depths() -> dict[str, Any]:
 
 
 def live_workers() -> dict[str, Any]:
-    """The queues live workers consume, from `workers_status` (cached `inspect active_queues`)."""
-    served = workers_status.served_queues()
-    if served is None:
-        return {"known": False, "queues": [], "isolation": []}
+    """The queues live workers consume and how each isolates flow code, from the reports
+    workers write every heartbeat (`workers_status`): two Redis reads, never an inspect
+    broadcast, which would keep the page waiting for the slowest worker."""
     try:
+        reports = workers_status.live_workers()
         isolation = sorted(workers_status.worker_isolation().items())
     except redis.RedisError:
-        isolation = []
-    return {"known": True, "queues": sorted(served), "isolation": isolation}
+        return {"known": False, "queues": [], "isolation": []}
+    queues = sorted({name for served in reports.values() for name in served})
+    return {"known": True, "queues": queues, "isolation": isolation}

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from .. import webhooks
 from ..models import Execution, Webhook
 from ..permissions import may_start
+from .views import warn_if_unserved
 
 KEY_PLACEHOLDER = "$WEBHOOK_KEY"
 
@@ -126,6 +127,7 @@ class WebhookAdmin(admin.ModelAdmin):
             obj.user = request.user  # type: ignore[assignment]
             obj._new_key = key  # type: ignore[attr-defined]  # for response_add only
         super().save_model(request, obj, form, change)
+        warn_if_unserved(request, obj)
 
     def response_add(self, request: HttpRequest, obj: Webhook, post_url_continue: str | None = None
                      ) -> HttpResponse:

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from knox import views as knox_views
 from knox.models import AuthToken
 from rest_framework import serializers, status
@@ -24,9 +24,10 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from .authentication import TokenAuthentication
+from .schema import StrictStrings
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class TokenCredentialsSerializer(StrictStrings, serializers.Serializer):
     username = serializers.CharField(help_text="The user's username.")
     password = serializers.CharField(
         help_text="The user's password.", trim_whitespace=False, style={"input_type": "password"}
@@ -105,15 +106,13 @@ class TokenView(APIView):
     throttle_classes = [LoginRateThrottle]
 
     @extend_schema(
-        request=TokenRequestSerializer,
-        responses={201: TokenSerializer, 400: inline_serializer(
-            "TokenError", {"non_field_errors": serializers.ListField(child=serializers.CharField())}
-        )},
+        request=TokenCredentialsSerializer,
+        responses={201: TokenSerializer},  # 400 and 429: ApiAutoSchema's error body
         auth=[],
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        payload = TokenRequestSerializer(data=request.data)
+        payload = TokenCredentialsSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         user = authenticate(
             request._request,

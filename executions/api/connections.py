@@ -17,6 +17,7 @@ from executions.models import validate_name
 from executions.permissions import ModelPermissions
 
 from .pagination import Page
+from .schema import StrictStrings
 
 
 def _validate_name(name: str) -> str:
@@ -27,7 +28,7 @@ def _validate_name(name: str) -> str:
     return name
 
 
-class ConnectionSerializer(serializers.ModelSerializer):
+class ConnectionSerializer(StrictStrings, serializers.ModelSerializer):
     """A connector type with its inputs: `value` in clear, `secrets` encrypted at rest."""
 
     connector_type = serializers.CharField(

@@ -2,7 +2,8 @@
 giving a `detail`; never an HTML page.
 
 DRF already answers its own exceptions so. This handler adds what DRF leaves to Django
-(which would answer with an HTML page or a 500): an unusable `Idempotency-Key` (400, or 422
+(which would answer with an HTML page or a 500): a name already taken (409, where DRF
+says 400), an unusable `Idempotency-Key` (400, or 422
 when it was used with another request), model validation, values the database
 refuses, integrity conflicts, and, as a last resort, any other exception (logged, then
 answered `{"detail": ...}` with 500, still JSON).
@@ -23,6 +24,7 @@ from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -32,10 +34,21 @@ from executions.engine.idempotency import IdempotencyError
 logger = logging.getLogger(__name__)
 
 
+def _only_unique(codes: Any) -> bool:
+    """Whether every error of a ValidationError is a uniqueness one (a name already taken)."""
+    if isinstance(codes, dict):
+        return bool(codes) and all(_only_unique(c) for c in codes.values())
+    if isinstance(codes, list):
+        return bool(codes) and all(_only_unique(c) for c in codes)
+    return codes == "unique"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus JSON answers for the exceptions DRF does not know."""
     response = drf_exception_handler(exc, context)
     if response is not None:
+        if isinstance(exc, ValidationError) and _only_unique(exc.get_codes()):
+            response.status_code = status.HTTP_409_CONFLICT  # the name is taken: a conflict
         return response
     if isinstance(exc, IdempotencyError):  # named like a field: the header at fault
         answer = status.HTTP_422_UNPROCESSABLE_ENTITY if exc.conflict else status.HTTP_400_BAD_REQUEST

@@ -1,5 +1,5 @@
 """`/api/executions/`: list (filtered), retrieve, start (`POST`, optionally waiting), and per
-execution `logs/` (tail with `?after=`), `children/` and `cancel/`."""
+execution `logs/` (tail with `?after=`), `children/`, `cancel/`, `pause/` and `resume/`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ import django_filters
 from django import forms
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -24,7 +29,9 @@ from executions.engine import idempotency
 from executions.engine.records import execution_json
 from executions.models import Execution, ExecutionLog
 
-from .pagination import Page
+from .filters import StrictFilterSet
+from .pagination import Page, refuse_repeated
+from .schema import StrictStrings
 
 STARTABLE = [Execution.Type.FLOW, Execution.Type.SCRIPT, Execution.Type.CONNECTION]
 _MAX_ID = 2**63 - 1  # larger ids cannot exist (bigint): refuse them as bad input
@@ -73,7 +80,7 @@ class ExecutionSerializer(serializers.Serializer):
         return execution_json(instance)
 
 
-class ExecutionStartSerializer(serializers.Serializer):
+class ExecutionStartSerializer(StrictStrings, serializers.Serializer):
     """What to start. `type` defaults to FLOW."""
 
     type = serializers.ChoiceField(
@@ -133,6 +140,7 @@ class LogQuerySerializer(serializers.Serializer):
     after = serializers.IntegerField(required=False, min_value=0, max_value=_MAX_ID)
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": _MAX_ID})
 class IdFilter(django_filters.Filter):
     field_class = forms.IntegerField
 
@@ -163,7 +171,7 @@ class UtcDateTimeFilter(django_filters.Filter):
     field_class = UtcDateTimeField
 
 
-class ExecutionFilter(django_filters.FilterSet):
+class ExecutionFilter(StrictFilterSet):
     """Filters of the execution list; several values of status, type or mode match any."""
 
     status = django_filters.MultipleChoiceFilter(choices=Execution.Status.choices)
@@ -242,8 +250,8 @@ class ExecutionViewSet(
     def get_permissions(self) -> Sequence[Any]:
         if self.action == "create":
             return [permissions.MayStartExecutions()]
-        if self.action == "cancel":
-            # Which permission depends on the execution's mode: checked in `cancel`.
+        if self.action in ("cancel", "pause", "resume"):
+            # Which permission depends on the execution's mode: checked in the action.
             return [IsAuthenticated()]
         return super().get_permissions()
 
@@ -324,6 +332,7 @@ class ExecutionViewSet(
     def logs(self, request: Request, pk: str | None = None) -> Response:
         """The execution's log, oldest first; `?after=<id>` gives the entries after that one."""
         execution = self.get_object()
+        refuse_repeated(request, "after")
         query = LogQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         entries = ExecutionLog.objects.filter(execution=execution).order_by("id")
@@ -366,3 +375,42 @@ class ExecutionViewSet(
         engine.cancel_execution(execution)
         execution = self.get_queryset().get(pk=execution.pk)
         return Response(ExecutionSerializer(execution).data)
+
+    def _changeable(self, request: Request, verb: str) -> Execution:
+        """The execution, if the user may cancel it (who may cancel may pause and resume)."""
+        execution = self.get_object()
+        if not permissions.may_cancel(request.user, execution):
+            raise PermissionDenied(
+                f"You may not {verb} {execution.mode} executions (needs "
+                f"{permissions.CANCEL} or {permissions.start_permission(execution.mode)})."
+            )
+        return execution
+
+    @extend_schema(
+        request=None,
+        responses={200: ExecutionSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR},
+    )
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        """Pause a RUNNING or WAITING execution: it is PAUSED and holds at its next flow_api
+        call (a wait it is in goes on) until `resume/`. Cancelling still works."""
+        execution = self._changeable(request, "pause")
+        refused = engine.pause_execution(execution)
+        if refused is not None:
+            return Response({"status": [refused]}, status=status.HTTP_409_CONFLICT)
+        return Response(ExecutionSerializer(self.get_queryset().get(pk=execution.pk)).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: ExecutionSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR},
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        """Resume a PAUSED execution: it goes on RUNNING."""
+        execution = self._changeable(request, "resume")
+        if not engine.resume_execution(execution):
+            return Response(
+                {"status": [f"execution {execution.pk} is {execution.status}, not PAUSED"]},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(ExecutionSerializer(self.get_queryset().get(pk=execution.pk)).data)

@@ -11,17 +11,21 @@ from executions.models import Flow, validate_name
 from executions.permissions import ModelPermissions
 
 from .pagination import Page
+from .schema import StrictStrings
+from .unserved import WarnsWhenUnserved, warning_field
 
 
-class FlowSerializer(serializers.ModelSerializer):
+class FlowSerializer(StrictStrings, serializers.ModelSerializer):
     """A flow: a Python script with `handler(system, this)`; each save bumps `revision`."""
+
+    warning = warning_field()
 
     class Meta:
         model = Flow
         fields = [
             "name", "script", "description", "timeout", "queue", "error_handler", "retry_policy", "recovery",
             "enabled", "revision",
-            "created_at", "updated_at",
+            "created_at", "updated_at", "warning",
         ]
         read_only_fields = ["revision", "created_at", "updated_at"]
         extra_kwargs: dict[str, dict[str, Any]] = {
@@ -32,6 +36,9 @@ class FlowSerializer(serializers.ModelSerializer):
     def build_standard_field(self, field_name: str, model_field: Any) -> Any:
         field_class, field_kwargs = super().build_standard_field(field_name, model_field)
         if field_name == "name":
+            # Not trimmed: a name with spaces around it is refused (validate_name), not
+            # quietly changed, and its length is what was sent.
+            field_kwargs["trim_whitespace"] = False
             field_kwargs["validators"] = [
                 *field_kwargs.get("validators", []), validate_name
             ]
@@ -58,7 +65,7 @@ class FlowSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class FlowViewSet(viewsets.ModelViewSet):
+class FlowViewSet(WarnsWhenUnserved, viewsets.ModelViewSet):
     """Stored flows, looked up by name. Reading needs `view_flow`, changing `add/change/delete`."""
 
     pagination_class = Page  # ?limit at most 1000

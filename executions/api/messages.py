@@ -25,7 +25,7 @@ class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = [
-            "id", "subject", "message", "body", "status", "response", "execution",
+            "id", "subject", "message", "message_type", "body", "status", "response", "execution",
             "answered_by", "answered_at", "created_at",
         ]
         read_only_fields = fields
@@ -46,7 +46,7 @@ class MessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         .order_by("open_first", "-id")
     )
     serializer_class = MessageSerializer
-    filterset_fields = ["status", "execution"]
+    filterset_fields = ["status", "execution", "message_type"]
 
     def get_permissions(self) -> list[BasePermission]:
         if self.action == "respond":  # who may answer depends on the form's execution

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,16 +15,29 @@ from executions.permissions import ModelPermissions
 from executions.schedules.saving import ScheduleSerializer, save_schedule
 
 from .pagination import Page
+from .schema import FlowNameField, StrictStrings
+from .unserved import WarnsWhenUnserved, warning_field
 
 __all__ = ["ScheduleSerializer", "ScheduleViewSet", "save_schedule"]
 
 
-class ScheduleViewSet(viewsets.ModelViewSet):
+@extend_schema_serializer(component_name="Schedule")
+class ScheduleAnswerSerializer(StrictStrings, ScheduleSerializer):
+    """A schedule, and in the answer to a save the `warning` that no worker serves its queue."""
+
+    flow = FlowNameField()
+    warning = warning_field()
+
+    class Meta(ScheduleSerializer.Meta):
+        fields = [*ScheduleSerializer.Meta.fields, "warning"]
+
+
+class ScheduleViewSet(WarnsWhenUnserved, viewsets.ModelViewSet):
     """Schedules that start flows; `POST /api/schedules/{name}/run-now/` fires one now."""
 
     pagination_class = Page  # ?limit at most 1000
     queryset = Schedule.objects.select_related("flow").order_by("name")
-    serializer_class = ScheduleSerializer
+    serializer_class = ScheduleAnswerSerializer
     permission_classes = [ModelPermissions]  # run-now is a POST: it needs add_schedule
     lookup_field = "name"
     lookup_value_regex = "[^/]+"

@@ -10,9 +10,10 @@ from executions.models import Setting, validate_name
 from executions.permissions import ModelPermissions
 
 from .pagination import Page
+from .schema import StrictStrings
 
 
-class SettingSerializer(serializers.ModelSerializer):
+class SettingSerializer(StrictStrings, serializers.ModelSerializer):
     """A setting: a name and any JSON value."""
 
     value = serializers.JSONField(
@@ -21,12 +22,15 @@ class SettingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Setting
-        fields = ["name", "value", "created_at", "updated_at"]
+        fields = ["name", "value", "description", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
     def build_standard_field(self, field_name: str, model_field: Any) -> Any:
         field_class, field_kwargs = super().build_standard_field(field_name, model_field)
         if field_name == "name":
+            # Not trimmed: a name with spaces around it is refused (validate_name), not
+            # quietly changed, and its length is what was sent.
+            field_kwargs["trim_whitespace"] = False
             field_kwargs["validators"] = [*field_kwargs.get("validators", []), validate_name]
             field_kwargs["help_text"] = "Unique name."
         return field_class, field_kwargs

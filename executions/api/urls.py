@@ -9,6 +9,7 @@ from . import auth as _auth
 from . import connections as _connections
 from . import errors as _errors
 from . import executions as _executions
+from . import files as _files
 from . import flows as _flows
 from . import messages as _messages
 from . import schedules as _schedules
@@ -20,6 +21,7 @@ router = DefaultRouter()
 router.register("flows", _flows.FlowViewSet, basename="flow")
 router.register("executions", _executions.ExecutionViewSet, basename="execution")
 router.register("settings", _settings.SettingViewSet, basename="setting")
+router.register("files", _files.FileViewSet, basename="file")
 router.register("webhooks", _webhooks.WebhookViewSet, basename="webhook")
 router.register("schedules", _schedules.ScheduleViewSet, basename="schedule")
 router.register("messages", _messages.MessageViewSet, basename="message")
@@ -39,5 +41,5 @@ urlpatterns = [
     path("", include(router.urls)),
     # Last: an unknown path below these resources answers a JSON 404, not an HTML page.
     # (Only these prefixes, so that routes other apps add under /api/ stay reachable.)
-    re_path(r"^(?P<path>(?:auth|flows|executions|settings|webhooks)(?:/[\s\S]*)?)$", _errors.not_found),
+    re_path(r"^(?P<path>(?:auth|flows|executions|settings|files|webhooks)(?:/[\s\S]*)?)$", _errors.not_found),
 ]

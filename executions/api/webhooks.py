@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -23,35 +22,39 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from executions import permissions, webhooks
-from executions.models import Flow, Webhook, validate_name
+from executions.models import Webhook, validate_name
 
 from .executions import ExecutionSerializer, idempotency_key_parameter
 from .pagination import Page
+from .schema import ApiAutoSchema, FlowNameField, StrictStrings
+from .unserved import WarnsWhenUnserved, note_warning, warning_field
 
 
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(StrictStrings, serializers.ModelSerializer):
     """A webhook: calls of its URL start `flow` in `mode`. New webhooks start disabled."""
 
-    flow = serializers.SlugRelatedField(
-        slug_field="name", queryset=Flow.objects.all(), help_text="Name of the flow it starts."
-    )
+    flow = FlowNameField()
     user: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True,
         help_text="On whose behalf its executions run (who created it).",
     )
     call_url = serializers.SerializerMethodField(help_text="The URL other systems call.")
+    warning = warning_field()
 
     class Meta:
         model = Webhook
         fields = [
             "name", "flow", "enabled", "mode", "description", "user", "call_url",
-            "created_at", "updated_at",
+            "created_at", "updated_at", "warning",
         ]
         read_only_fields = ["created_at", "updated_at"]
 
     def build_standard_field(self, field_name: str, model_field: Any) -> Any:
         field_class, field_kwargs = super().build_standard_field(field_name, model_field)
         if field_name == "name":
+            # Not trimmed: a name with spaces around it is refused (validate_name), not
+            # quietly changed, and its length is what was sent.
+            field_kwargs["trim_whitespace"] = False
             field_kwargs["validators"] = [*field_kwargs.get("validators", []), validate_name]
         return field_class, field_kwargs
 
@@ -90,7 +93,7 @@ class WebhookWithKeySerializer(WebhookSerializer):
         fields = [*WebhookSerializer.Meta.fields, "key"]
 
 
-class WebhookViewSet(viewsets.ModelViewSet):
+class WebhookViewSet(WarnsWhenUnserved, viewsets.ModelViewSet):
     """Webhooks, looked up by name. Reading needs `view_webhook`, changing
     `add/change/delete_webhook`, and its mode the matching start permission."""
 
@@ -115,7 +118,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key = webhooks.new_key()
-        webhook = serializer.save(key_hash=webhooks.hash_key(key), user=request.user)
+        webhook = note_warning(serializer.save(key_hash=webhooks.hash_key(key), user=request.user))
         webhook.key = key  # type: ignore[attr-defined]  # for the answer only
         data = WebhookWithKeySerializer(webhook, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED)
@@ -174,7 +177,7 @@ _CALL_PARAMETERS = [
 ]
 
 
-class _CallSchema(AutoSchema):
+class _CallSchema(ApiAutoSchema):
     """Two routes (with and without a sub-path) share one view: give them distinct ids."""
 
     def get_operation_id(self) -> str:

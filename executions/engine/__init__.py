@@ -14,7 +14,14 @@ reconciler, records, ...
 from __future__ import annotations
 
 from .dispatch import send_warning
-from .ending import cancel_execution, descendant_ids, end_executions, end_timed_out
+from .ending import (
+    cancel_execution,
+    descendant_ids,
+    end_executions,
+    end_timed_out,
+    pause_execution,
+    resume_execution,
+)
 from .start import StartError, claim, resolve_flow, run_deferred, start_execution
 from .transitions import NOT_ENDED
 from .waiting import wait_for, wait_for_started
@@ -27,7 +34,9 @@ __all__ = [
     "descendant_ids",
     "end_executions",
     "end_timed_out",
+    "pause_execution",
     "resolve_flow",
+    "resume_execution",
     "run_deferred",
     "send_warning",
     "start_execution",

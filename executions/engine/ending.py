@@ -69,6 +69,29 @@ def cancel_execution(execution: Execution | int, message: str = "cancelled") -> 
     return _announce(ended)
 
 
+def pause_execution(execution: Execution | int) -> str | None:
+    """RUNNING or WAITING -> PAUSED; the execution holds at its next flow_api call (a wait
+    it is in goes on; when the wait ends it holds) until `resume_execution`. None when it
+    is paused (also if it was already), else why it cannot be."""
+    row = Execution.objects.get(pk=execution if isinstance(execution, int) else execution.pk)
+    if transitions.pause(row):
+        notify.publish_pause([row.pk])
+        return None
+    row.refresh_from_db(fields=["status", "parked"])
+    if row.status == Status.PAUSED:
+        return None
+    if row.parked:
+        return (f"execution {row.pk} is parked (its wait holds no process): it cannot be "
+                "paused; its answer resumes it")
+    return f"execution {row.pk} is {row.status}: only a running or waiting execution can be paused"
+
+
+def resume_execution(execution: Execution | int) -> bool:
+    """PAUSED -> RUNNING (the held flow goes on); False if it was not paused."""
+    row = Execution.objects.get(pk=execution if isinstance(execution, int) else execution.pk)
+    return transitions.unpause(row)
+
+
 def end_timed_out(execution_id: int, timeout: float) -> list[int]:
     """End an execution ENDED_ERROR for its timeout and cancel its descendants, at once;
     or, if its retry policy retries a timeout, park it for its next attempt instead. The

@@ -59,12 +59,15 @@ class ProcessGuard:
         self.frames: list[Frame] = []
         self.terminated: set[int] = set()
         self.park_requested = False  # the worker stops: message waits park (engine.parking)
+        self.paused: set[int] = set()  # paused by a user or a flow: hold at the next call
         self.pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._signals_ready = False
 
     # --- main thread ---------------------------------------------------------------------
-    def _ensure_started(self) -> None:
+    def start(self) -> None:
+        """Listen for notices and beat the heart (idempotent): a pool process starts it as
+        it starts, so that it is subscribed before its first execution runs."""
         if self._thread is not None and self._thread.is_alive():
             return
         if not self._signals_ready and threading.current_thread() is threading.main_thread():
@@ -75,7 +78,7 @@ class ProcessGuard:
 
     @contextlib.contextmanager
     def frame(self, execution: Any) -> Iterator[Frame]:
-        self._ensure_started()
+        self.start()
         execution_id, timeout = execution.pk, execution.timeout
         deadline = time.monotonic() + timeout if timeout else None
         if deadline is not None and execution.resumes and execution.started_at and not getattr(execution, "retry_pending", False):
@@ -91,6 +94,7 @@ class ProcessGuard:
             with self.lock:
                 self.frames.remove(frame)
                 self.terminated.discard(execution_id)
+                self.paused.discard(execution_id)
 
     @contextlib.contextmanager
     def interruptible(self, allowed: bool = True) -> Iterator[None]:
@@ -159,7 +163,12 @@ class ProcessGuard:
             try:
                 if pubsub is None:
                     pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(notify.cancel_channel(), notify.park_channel())
+                    pubsub.subscribe(
+                        notify.cancel_channel(), notify.park_channel(), notify.pause_channel()
+                    )
+                    # A cancel announced before the subscription held reached nobody: the
+                    # rows it ended say so (and each heartbeat looks again, see _heartbeat).
+                    self._stop_the_ended()
                 message = pubsub.get_message(timeout=0.25)
                 if message and message.get("type") == "message":
                     ids = set(json.loads(message["data"]))
@@ -167,6 +176,9 @@ class ProcessGuard:
                         with self.lock:
                             if ids & {f.execution_id for f in self.frames}:
                                 self.park_requested = True
+                    elif message["channel"].decode() == notify.pause_channel():
+                        with self.lock:
+                            self.paused |= ids & {f.execution_id for f in self.frames}
                     else:
                         self.mark_terminated(ids)
                 self._enforce_deadlines()
@@ -198,7 +210,23 @@ class ProcessGuard:
             ids = [f.execution_id for f in self.frames]
         if ids:
             Execution.objects.filter(pk__in=ids).update(heartbeat_at=_now())
+            self._stop_the_ended()
         connection.close_if_unusable_or_obsolete()
+
+    def _stop_the_ended(self) -> None:
+        """Interrupt the frames whose rows were ended by someone else (a cancel, the
+        reconciler) whose notice this process missed: it was not subscribed yet, or Redis
+        was away. A frame's own end is recorded after the frame left, so it is never here."""
+        with self.lock:
+            ids = [f.execution_id for f in self.frames if f.execution_id not in self.terminated]
+        if not ids:
+            return
+        ended = list(
+            Execution.objects.filter(pk__in=ids, status__in=Execution.ENDED).values_list("pk", flat=True)
+        )
+        if ended:
+            log.warning("executions %s were ended elsewhere; stopping them here", ended)
+            self.mark_terminated(ended)
 
 
 def _now():  # type: ignore[no-untyped-def]

@@ -1,10 +1,12 @@
 """Flow hosts: flow code runs in a process of its own, reaching the engine only by the port.
 
 A worker process starts one host factory (flow_api.host.zygote: a clean interpreter with
-an allow-listed environment) and keeps one warm host from it. Each top-level FLOW or
+an allow-listed environment) and keeps one warm spare host from it. Each top-level FLOW or
 SCRIPT execution takes a host, which also runs the synchronous children it runs inline
-(same user, same mode), and is killed, with everything the flow started, when the
-execution ends: hosts are never reused.
+(same user, same mode). When the execution ends, the host kills everything the flow
+started; a host in a PID namespace of its own that cleaned up (flow_api.host.runtime,
+`Host._reset`) is kept idle for the next execution of the same user and mode, up to
+FLOW_HOST_MAX_RUNS; any other is killed. A host never serves two users or two modes.
 
 While a host runs flow code, this process serves its flow_api calls (`_serve_call`) on
 the engine's port, checking that each names an execution the flow may touch. A cancel or
@@ -18,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,7 @@ from flow_api.host import channel
 from flow_api.host.runtime import INTERRUPT_SIGNAL, PORT_CALLS
 
 from ..models import Execution, Message
+from . import stored, waiting
 from .guard import guard
 from .isolation import Isolation, isolation
 from .records import record
@@ -49,14 +54,20 @@ _FLOW_API_ERRORS = (
 )
 
 
+_START_BATCH = 500  # run_async children started by one statement at most
+
+
 class HostLost(Exception):
     """The host ended (killed, crashed, out of memory) or broke the protocol."""
 
 
 def max_message_bytes() -> int:
     """The largest message a host may send: room for the largest output_value (a request
-    body's limit) and a log's worth, written as ASCII JSON (escapes may double it)."""
-    largest = max(int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), int(settings.AUTOMATION["LOG_MAX_BYTES"]))
+    body's limit), a log's worth and a file (base64), written as ASCII JSON (escapes may
+    double text; base64 has none: 4/3 of the file, so a file up to 1.5 times its limit
+    gets the engine's refusal naming that limit)."""
+    largest = max(int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE), int(settings.AUTOMATION["LOG_MAX_BYTES"]),
+                  int(settings.AUTOMATION["MAX_FILE_BYTES"]))  # a file as base64, with room
     return largest * 2 + 65_536
 
 
@@ -129,6 +140,9 @@ class Host:
         self.key: tuple[Any, ...] = ()
         self.interrupted_at: float | None = None
         self.closed = False
+        self.runs = 0  # top-level executions it ran (a host that cleaned up may run more)
+        self.unread: dict[str, Any] | None = None  # read while batching starts, not served yet
+        self.idle_since = 0.0
 
     def ready(self) -> Host:
         hello = channel.receive(self.sock, timeout=30, max_bytes=4096)
@@ -137,6 +151,17 @@ class Host:
             raise HostLost("a flow host did not start within 30 s")
         self.pid, self.home = int(hello["pid"]), str(hello["home"])
         return self
+
+    def waiting(self) -> bool:
+        """Whether this idle host still waits for work: it sends nothing unasked, so
+        anything to read means it ended ("exit", or its socket closed)."""
+        if self.closed:
+            return False
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
 
     def interrupt(self) -> None:
         """Stop the flow's own code where it stands (called by the guard's thread too)."""
@@ -177,7 +202,8 @@ class Host:
             while True:
                 if frame is not None:
                     frame.host = self
-                message = channel.receive(self.sock, timeout=0.25, max_bytes=limit)
+                message = self.unread or channel.receive(self.sock, timeout=0.25, max_bytes=limit)
+                self.unread = None
                 if frame is not None:
                     frame.host = None
                 if message is None:
@@ -186,6 +212,8 @@ class Host:
                 op = message.get("op")
                 if op == "call":
                     self._serve_call(execution, message)
+                elif op == "start":
+                    self._start_children(execution, message, limit)
                 elif op == "done" and message.get("id") == execution.pk:
                     return message
                 elif op == "exit":
@@ -233,6 +261,14 @@ class Host:
             if method not in PORT_CALLS or not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise exceptions.FlowApiError(f"the engine has no call {str(method)[:40]!r}")
             _allowed(execution, str(method), args, kwargs)
+            # Paused by a user or a flow (this one, or one that runs it inline): hold here.
+            # The notice tells a running flow; a wait that ended PAUSED marked its row object.
+            g = guard()
+            running_here = {f.execution_id for f in g.frames}
+            marked = {f.execution_id for f in g.frames
+                      if getattr(f.execution, "status", None) == Execution.Status.PAUSED}
+            for paused in (g.paused & running_here) | marked:
+                waiting.hold_while_paused(paused)
             value = getattr(flow_api.port.get(), str(method))(*args, **kwargs)
         except HostLost:
             raise
@@ -250,6 +286,28 @@ class Host:
             self._answer_error(exceptions.InternalError(f"{type(exc).__name__}: {exc}"))
             return
         channel.send(self.sock, {"op": "result", "value": value})
+
+    def _start_children(self, execution: Execution, message: dict[str, Any], limit: int) -> None:
+        """`run_async` of the children the flow sent, with those it sent right after (a
+        loop of run_async): one statement for all. Nothing is answered; the first other
+        message is kept for the serve loop, so the flow's calls are served in order."""
+        caller, ids = message.get("caller"), list(message.get("ids") or [])
+        while len(ids) < _START_BATCH and select.select([self.sock], [], [], 0)[0]:
+            following = channel.receive(self.sock, max_bytes=limit)
+            if following is None or following.get("op") != "start" or following.get("caller") != caller:
+                self.unread = following
+                break
+            ids.extend(following.get("ids") or [])
+        try:
+            # The caller is the host's word: checked as a call naming it would be.
+            _allowed(execution, "start_children", [caller], {})
+            flow_api.port.get().start_children(int(caller), [int(i) for i in ids])  # type: ignore[arg-type]
+        except exceptions.PermissionDenied as exc:
+            log.warning("execution %s: run_async refused: %s", execution.pk, exc)
+        except (exceptions.ExecutionTerminated, exceptions.ExecutionEnded):
+            pass  # its flow was cancelled meanwhile: its children are not started
+        except Exception:
+            log.exception("could not start the children %s of execution %s", ids[:20], caller)
 
     def _answer_error(self, exc: BaseException) -> None:
         args = [exc.status, exc.message] if isinstance(exc, exceptions.ExecutionEnded) else [
@@ -280,10 +338,15 @@ def _exit_text(code: Any) -> str:
 _EXECUTION_ARGUMENTS = {
     "start_child": ("parent_id", 0, "self"), "run_deferred": ("execution_id", 0, "own"),
     "wait": ("waiter_id", 0, "self"), "read": ("execution_id", 0, "view"),
-    "cancel": ("execution_id", 0, "change"), "save": ("execution_id", 0, "own"),
+    "cancel": ("execution_id", 0, "change"), "pause": ("execution_id", 0, "change"),
+    "resume": ("execution_id", 0, "change"), "save": ("execution_id", 0, "own"),
     "log": ("execution_id", 0, "own"), "sleep": ("execution_id", 0, "self"),
     "user": ("execution_id", 0, "own"), "message": ("execution_id", 1, "self"),
     "setting_lock": ("execution_id", 0, "self"),  # a lock is taken in one's own name only
+    "start_children": ("caller_id", 0, "own"),  # run_async: children of one's own tree only
+    # Files and records are read and changed as the calling execution's user (stored.py).
+    "file": ("execution_id", 0, "self"), "records": ("execution_id", 0, "self"),
+    "save_record": ("execution_id", 0, "self"),
 }
 
 
@@ -297,6 +360,14 @@ def _allowed(execution: Execution, method: str, args: list[Any], kwargs: dict[st
         owner = Message.objects.filter(pk=kwargs["id"]).values_list("execution_id", flat=True).first()
         if owner is not None:
             _may_touch(execution, owner, "view")
+    if method == "setting":  # changing a setting needs its model permission (stored.py)
+        op = kwargs.get("op", args[0] if args else None)
+        name = kwargs.get("name", args[1] if len(args) > 1 else None)
+        stored.setting_change(execution, str(op), str(name))
+    if method == "setting_lock" and kwargs.get("op", args[1] if len(args) > 1 else None) == "acquire":
+        # Taking a lock writes the setting (and creates a missing one): a change of it.
+        name = kwargs.get("name", args[2] if len(args) > 2 else None)
+        stored.setting_change(execution, "save", str(name))
     if method == "executions" and not _user_may(execution, "view"):
         raise exceptions.PermissionDenied(
             f"the user of execution {execution.pk} may not list executions")
@@ -333,11 +404,17 @@ _serving: list[Host] = []  # the hosts whose calls this process is serving, inne
 
 
 class _Warm:
-    """This process's factory and its spare host (a forked child starts its own)."""
+    """This process's factory, its spare host, and the hosts that ran an execution and may
+    run another of the same user and mode, by that key (a forked child starts its own)."""
 
     pid = 0
     factory: _Factory | None = None
     spare: Host | None = None
+    idle: OrderedDict[tuple[Any, ...], Host] = OrderedDict()
+
+
+_IDLE_HOSTS = 4  # per worker process: more users or modes than this take a new host
+_IDLE_SECONDS = 300.0  # an idle host unused this long is closed
 
 
 _warm = _Warm()
@@ -353,25 +430,61 @@ def run(execution: Execution, source: str, filename: str, code_key: str) -> dict
     key = (execution.user_id, execution.mode)
     if _serving and _serving[-1].key == key and not _serving[-1].closed:
         return _serving[-1].run(execution, source, filename, code_key)  # an inline child
-    host = _take_host()
-    host.key = key
+    host = _take_host(key)
+    done: dict[str, Any] = {}
     try:
-        return host.run(execution, source, filename, code_key)
+        done = host.run(execution, source, filename, code_key)
+        return done
     finally:
-        host.close()
+        host.runs += 1
+        if (done.get("reusable") is True and host.interrupted_at is None
+                and host.runs < settings.AUTOMATION["FLOW_HOST_MAX_RUNS"]):
+            _keep_idle(host)
+        else:
+            host.close()
+        _replenish()
 
 
-def _take_host() -> Host:
+def _take_host(key: tuple[Any, ...]) -> Host:
+    if _warm.pid == os.getpid():
+        idle = _warm.idle.pop(key, None)
+        if idle is not None and idle.waiting():
+            return idle
+        if idle is not None:
+            idle.close()
     try:
         if _warm.pid != os.getpid() or _warm.factory is None or not _warm.factory.alive():
             if _warm.pid == os.getpid():
                 shut_down()
             _warm.pid, _warm.factory, _warm.spare = os.getpid(), _Factory(isolation()), None
-        host = _warm.spare or _warm.factory.new_host()
-        _warm.spare = _warm.factory.new_host()  # warm for the next execution, forked meanwhile
+            _warm.idle = OrderedDict()
+        host, _warm.spare = _warm.spare or _warm.factory.new_host(), None
+        host.key = key
         return host.ready()
     except (OSError, channel.ChannelClosed, ValueError) as exc:
         raise HostLost(f"a flow host could not be started: {exc}") from None
+
+
+def _keep_idle(host: Host) -> None:
+    """Keep a host that cleaned up after its execution for the next one of its key."""
+    now = time.monotonic()
+    host.idle_since = now
+    _warm.idle[host.key] = host
+    for key, other in list(_warm.idle.items()):
+        if len(_warm.idle) > _IDLE_HOSTS or now - other.idle_since > _IDLE_SECONDS:
+            del _warm.idle[key]
+            other.close()
+
+
+def _replenish() -> None:
+    """Fork the spare for the next execution once this one has ended: it prepares and warms
+    up while the worker records the end and waits for work, not beside a running flow."""
+    if _warm.pid != os.getpid() or _warm.factory is None or _warm.spare is not None:
+        return
+    try:
+        _warm.spare = _warm.factory.new_host()
+    except OSError:  # the factory died: the next execution starts a new one
+        _warm.spare = None
 
 
 def shut_down() -> None:
@@ -380,6 +493,9 @@ def shut_down() -> None:
         return
     if _warm.spare is not None:
         _warm.spare.close()
+    for host in _warm.idle.values():
+        host.close()
+    _warm.idle = OrderedDict()
     if _warm.factory is not None:
         _warm.factory.close()
     _warm.factory = _warm.spare = None

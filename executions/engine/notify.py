@@ -52,6 +52,10 @@ def park_channel() -> str:
     return f"{_namespace()}:park"
 
 
+def pause_channel() -> str:
+    return f"{_namespace()}:pause"
+
+
 def ended_channel(execution_id: int) -> str:
     return f"{_namespace()}:ended:{execution_id}"
 
@@ -84,6 +88,14 @@ def publish_park(execution_ids: list[int]) -> None:
         client().publish(park_channel(), json.dumps(execution_ids))
     except redis.RedisError as exc:  # then the waits end after the shutdown grace
         log.warning("could not ask executions %s to park: %s", execution_ids, exc)
+
+
+def publish_pause(execution_ids: list[int]) -> None:
+    """Tell the processes running these executions to hold at their next flow_api call."""
+    try:
+        client().publish(pause_channel(), json.dumps(execution_ids))
+    except redis.RedisError as exc:  # the row is PAUSED; the flow holds when it next waits
+        log.warning("could not publish pause of %s: %s", execution_ids, exc)
 
 
 def borrow_pubsub() -> redis.client.PubSub:

@@ -18,13 +18,14 @@ from flow_api.exceptions import (
     ExecutionParked,
     FlowApiError,
     InvalidInputError,
+    LimitExceededError,
     LockTimeoutError,
     ResourceNotFoundError,
 )
 from flow_api.values import a_type, json_safe
 
-from ..models import Execution, ExecutionLog, Flow, Message, Setting
-from . import ending, runner, start, timers, waiting
+from ..models import Execution, ExecutionLog, Flow, Message, Setting, Webhook
+from . import ending, runner, start, stored, timers, waiting
 from .guard import guard
 from .records import output_too_large, protected_scrubber, record
 
@@ -150,6 +151,8 @@ class EnginePort:
                     protect_inputs=target.get("protect_inputs"),
                     protect_outputs=target.get("protect_outputs"),
                 )
+            except start.TreeLimitError as exc:
+                raise LimitExceededError(exc.message) from None
             except start.StartError as exc:
                 error = ResourceNotFoundError if exc.not_found else FlowApiError
                 raise error(f"{exc.field}: {exc.message}") from None
@@ -189,6 +192,11 @@ class EnginePort:
                 child.refresh_from_db()
             return record(child)
 
+    def start_children(self, caller_id: int, ids: list[int]) -> None:
+        with self._shielded():
+            caller = self._execution(caller_id)
+            start.start_deferred_children(caller.root_id or caller.pk, ids)
+
     def wait(
         self, waiter_id: int | None, ids: list[int], return_when: str, timeout: float | None
     ) -> list[dict[str, Any]]:
@@ -213,6 +221,23 @@ class EnginePort:
         with self._shielded():
             ending.cancel_execution(execution_id)
         guard().raise_if_terminated()  # cancelling oneself or an ancestor stops here
+
+    def pause(self, execution_id: int) -> dict[str, Any]:
+        """Pause a running or waiting execution: it holds at its next flow_api call (at
+        once when it paused itself) until resumed. A paused execution is left alone."""
+        with self._shielded():
+            refused = ending.pause_execution(execution_id)
+            if refused is not None:
+                raise FlowApiError(refused)
+        if guard().current(execution_id) is not None:  # it paused itself: hold here
+            waiting.hold_while_paused(execution_id)
+        return record(Execution.objects.get(pk=execution_id))
+
+    def resume(self, execution_id: int) -> dict[str, Any]:
+        """Resume a paused execution (PAUSED -> RUNNING; anything else is left as it is)."""
+        with self._shielded():
+            ending.resume_execution(execution_id)
+            return record(Execution.objects.get(pk=execution_id))
 
     # --- this execution ------------------------------------------------------------------
     def save(
@@ -270,7 +295,7 @@ class EnginePort:
             timers.sleep(execution, _next_step(execution), seconds)
 
     # --- system --------------------------------------------------------------------------
-    def setting(self, op: str, name: str, value: Any = None) -> Any:
+    def setting(self, op: str, name: str, value: Any = None, description: str | None = None) -> Any:
         with self._shielded():
             if op == "exists":
                 return Setting.objects.filter(name=name).exists()
@@ -278,8 +303,14 @@ class EnginePort:
                 found = Setting.objects.filter(name=name).values_list("value", flat=True).first()
                 exists = found is not None or Setting.objects.filter(name=name).exists()
                 return exists, found
+            if op == "record":
+                found = Setting.objects.filter(name=name).values("value", "description").first()
+                return None if found is None else {"name": name, **found}
             if op == "save":
-                Setting.objects.update_or_create(name=name, defaults={"value": json_safe(value, f"setting {name!r}")})
+                defaults = {"value": json_safe(value, f"setting {name!r}")}
+                if description is not None:
+                    defaults["description"] = str(description)
+                Setting.objects.update_or_create(name=name, defaults=defaults)
                 return None
             if op == "delete":
                 Setting.objects.filter(name=name).delete()
@@ -338,21 +369,37 @@ class EnginePort:
             raise FlowApiError("by must be 'name' or 'id'")
         with self._shielded():
             flow = Flow.objects.filter(**{"name" if by == "name" else "pk": key}).first()
-            if flow is None:
-                return None
-            return {
-                "id": flow.pk, "name": flow.name, "script": flow.script,
-                "description": flow.description, "timeout": flow.timeout, "queue": flow.queue,
-                "enabled": flow.enabled, "revision": flow.revision,
-            }
+            return None if flow is None else stored.flow_record(flow)
 
     def connection_record(self, name: str) -> dict[str, Any] | None:
         with self._shielded():
             conn = Connection.objects.filter(name=name).first()
-            if conn is None:
-                return None
-            return {"id": conn.pk, "name": conn.name, "connector_type": conn.connector_type,
-                    "value": conn.value}
+            return None if conn is None else stored.connection_record(conn)
+
+    # --- files and other records (executions.engine.stored checks the user's permissions) --
+    def file(self, execution_id: int, op: str, name: str, content_base64: str | None = None,
+             content_type: str | None = None) -> Any:
+        with self._shielded():
+            return stored.file_op(self._execution(execution_id), op, name, content_base64,
+                                  content_type)
+
+    def records(self, execution_id: int, kind: str, filter: Any = None,
+                options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._shielded():
+            return stored.list_records(self._execution(execution_id), kind, filter, options)
+
+    def save_record(self, execution_id: int, kind: str, name: str,
+                    fields: dict[str, Any]) -> dict[str, Any]:
+        with self._shielded():
+            return stored.save_record(self._execution(execution_id), kind, name, fields)
+
+    def record_of(self, kind: str, name: str) -> dict[str, Any] | None:
+        """A webhook by name (flows and connections have their own calls)."""
+        if kind != "webhook":
+            raise FlowApiError(f"no record kind {kind!r}")
+        with self._shielded():
+            hook = Webhook.objects.select_related("flow").filter(name=name).first()
+            return None if hook is None else stored.webhook_record(hook)
 
     def executions(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
         unknown = set(filters) - _EXECUTION_FILTERS

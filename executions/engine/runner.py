@@ -17,7 +17,7 @@ from django.utils import timezone
 from flow_api.exceptions import ExecutionParked, ExecutionTerminated, FlowApiError
 from flow_api.values import json_safe
 
-from ..models import Execution, ExecutionLog, Flow, Setting
+from ..models import Execution, ExecutionLog, Flow, Message, Setting
 from . import connections, error_handlers, hosts, limits, notify, parking, retries, transitions
 from .guard import guard
 from .records import output_too_large
@@ -102,6 +102,9 @@ def execute(execution: Execution) -> str:
 
     if getattr(execution, "holds_locks", False):  # set by the port's setting_lock (acquire)
         with_db_retry(lambda: Setting.release_locks(execution.pk))  # its handler stopped, however
+    if getattr(execution, "holds_secret_answers", False):  # set by messages.message_record
+        # The flow had its password answers; nobody needs them once its handler stopped.
+        with_db_retry(lambda: Message.objects.filter(execution=execution.pk).update(secret_response={}))
     final = with_db_retry(record_end)
     if getattr(execution, "concurrency_limited", False):  # set by executions.engine.limits.claim
         _release_slot(execution)

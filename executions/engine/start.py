@@ -8,10 +8,13 @@ sends their Celery messages.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from connectors.services import PrepareError, prepare, store_secrets
@@ -33,6 +36,60 @@ class StartError(ValueError):
         self.field = field
         self.message = message
         self.not_found = not_found
+
+
+class TreeLimitError(StartError):
+    """Starting this child would pass AUTOMATION_MAX_DEPTH or AUTOMATION_MAX_DESCENDANTS."""
+
+
+def _take_tree_place(parent: Execution, what: str) -> int:
+    """The depth of a new child of `parent`, after counting it on its root.
+
+    The depth check costs nothing (the parent's depth is in memory); the descendants are
+    counted on the root row, the one count that trees spread over many workers share,
+    in blocks (`_count_descendant`). Raises TreeLimitError naming the setting.
+    """
+    depth = parent.depth + 1
+    max_depth = int(settings.AUTOMATION["MAX_DEPTH"])
+    if depth > max_depth:
+        raise TreeLimitError(
+            "flow",
+            f"cannot start {what}: it would be {depth} levels below its root execution, "
+            f"the limit is AUTOMATION_MAX_DEPTH={max_depth}",
+        )
+    max_descendants = int(settings.AUTOMATION["MAX_DESCENDANTS"])
+    if not _count_descendant(parent.root_id or parent.pk, max_descendants):
+        raise TreeLimitError(
+            "flow",
+            f"cannot start {what}: its root execution {parent.root_id or parent.pk} has started "
+            f"{max_descendants} executions below it, the limit is "
+            f"AUTOMATION_MAX_DESCENDANTS={max_descendants}",
+        )
+    return depth
+
+
+# Descendant places this process has counted on roots and not used yet: {root id: places}.
+# A block of them costs one conditional update, so a loop of children does not update its
+# root for each; near the limit, one place at a time keeps the limit exact.
+_TREE_BLOCK = 20
+_places: dict[int, int] = {}
+_places_pid = 0
+
+
+def _count_descendant(root_id: int, max_descendants: int) -> bool:
+    global _places, _places_pid
+    if _places_pid != os.getpid() or len(_places) > 10_000:  # a fork, or many roots
+        _places, _places_pid = {}, os.getpid()
+    if _places.get(root_id, 0) > 0:
+        _places[root_id] -= 1
+        return True
+    for block in (_TREE_BLOCK, 1):
+        if Execution.objects.filter(
+            pk=root_id, descendant_count__lte=max_descendants - block
+        ).update(descendant_count=F("descendant_count") + block):
+            _places[root_id] = block - 1
+            return True
+    return False
 
 
 def resolve_flow(flow: Flow | str | int) -> Flow:
@@ -155,6 +212,7 @@ def start_execution(
         and flow_obj.concurrency_limit is not None
     )
     claimed = claim_if_served and run and serves(group, mode) and not limited
+    depth = _take_tree_place(parent, f"{type.lower()} {name!r}") if parent is not None else 0
     now = timezone.now()
     execution = Execution.objects.create(
         type=type,
@@ -169,6 +227,7 @@ def start_execution(
         parent=parent,
         step=step,
         root_id=(parent.root_id or parent.pk) if parent is not None else None,
+        depth=depth,
         trigger=Execution.Trigger.PARENT if parent is not None else trigger,
         trigger_ref=trigger_ref,
         user=user if user is not None and user.is_authenticated else None,
@@ -204,6 +263,17 @@ def _key_list(keys: Any, field: str) -> list[str]:
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise StartError(field, f"{field} must be a list of input or output names")
     return keys
+
+
+def start_deferred_children(root_id: int, ids: list[int]) -> int:
+    """`run_async` of many deferred executions of the tree `root_id` (others in `ids`, and
+    those started or cancelled already, are left alone): one statement, then one message
+    each. Returns how many were started."""
+    with transaction.atomic():  # the messages go once the rows are committed
+        started = transitions.start_deferred_many(root_id, ids)
+        for execution in started:
+            dispatch(execution)
+    return len(started)
 
 
 def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool:

@@ -12,9 +12,11 @@ each returns whether it won.
     PENDING (deferred)        PENDING / RUNNING  start_deferred (start.run_deferred)
     PENDING                   RUNNING            claim (not limited), claim_pending (limits)
     RUNNING                   WAITING            mark_waiting (waiting for children, a form)
-    WAITING, PAUSED           RUNNING            mark_running (unless parked/resumed since)
-    RUNNING, WAITING          PAUSED             pause
-    PAUSED                    RUNNING            unpause
+    WAITING                   RUNNING            mark_running (unless parked/resumed since;
+                                                   a PAUSED one stays PAUSED, its wait over)
+    RUNNING, WAITING          PAUSED             pause (ending.pause_execution: API, flow;
+                                                   not a parked one)
+    PAUSED                    RUNNING            unpause (ending.resume_execution)
     RUNNING, WAITING          WAITING parked     park (parking: no process holds the wait)
     WAITING parked            PENDING            unpark (parking.resume: sent again)
     PENDING, RUNNING,         ENDED_*            mark_ended (one row: the runner, a task),
@@ -56,19 +58,30 @@ def mark_waiting(execution: Execution, message: Any = None) -> bool:
 
 
 def mark_running(execution: Execution) -> bool:
-    """WAITING or PAUSED -> RUNNING, unless it was parked and resumed elsewhere since."""
-    updated = Execution.objects.filter(
-        pk=execution.pk, status__in=(Status.WAITING, Status.PAUSED), parked=False,
-        resumes=execution.resumes,
-    ).update(status=Status.RUNNING, waiting_message=None, wake_at=None)
+    """WAITING -> RUNNING, unless it was parked and resumed elsewhere since. One paused
+    while it waited stays PAUSED (its wait is over; it holds at its next flow_api call)."""
+    this_run = Execution.objects.filter(pk=execution.pk, parked=False, resumes=execution.resumes)
+    updated = this_run.filter(status=Status.WAITING).update(
+        status=Status.RUNNING, waiting_message=None, wake_at=None
+    )
     if updated:
         execution.status, execution.waiting_message, execution.wake_at = Status.RUNNING, None, None
-    return bool(updated)
+        return True
+    if this_run.filter(status=Status.PAUSED).update(waiting_message=None, wake_at=None):
+        execution.status, execution.waiting_message, execution.wake_at = Status.PAUSED, None, None
+        return True
+    return False
 
 
 def pause(execution: Execution) -> bool:
-    """RUNNING or WAITING -> PAUSED."""
-    return _transition(execution, (Status.RUNNING, Status.WAITING), status=Status.PAUSED)
+    """RUNNING or WAITING -> PAUSED, while a process runs it (a parked wait holds none, and
+    only its answer may resume it)."""
+    updated = Execution.objects.filter(
+        pk=execution.pk, status__in=(Status.RUNNING, Status.WAITING), parked=False
+    ).update(status=Status.PAUSED)
+    if updated:
+        execution.status = Status.PAUSED
+    return bool(updated)
 
 
 def unpause(execution: Execution) -> bool:
@@ -136,6 +149,18 @@ def start_deferred(execution: Execution, *, claimed: bool) -> bool:
     return True
 
 
+def start_deferred_many(root_id: int, ids: list[int]) -> list[Execution]:
+    """Of `ids`, the deferred PENDING executions of the tree `root_id` are no longer
+    deferred; returns them (with what dispatching needs). Call in a transaction."""
+    rows = list(
+        Execution.objects.select_for_update()
+        .filter(pk__in=ids, root_id=root_id, deferred=True, status=Status.PENDING)
+        .only("id", "name", "type", "mode", "queue", "priority")
+    )
+    Execution.objects.filter(pk__in=[row.pk for row in rows]).update(deferred=False)
+    return rows
+
+
 def close(ids: Iterable[int], status: str, message: str) -> list[tuple[int, str]]:
     """End those of `ids` that have not ended yet (database only); returns (id, status)."""
     ids = list(ids)
@@ -155,6 +180,10 @@ def close(ids: Iterable[int], status: str, message: str) -> list[tuple[int, str]
     # a parked wait has no process).
     Message.objects.filter(execution_id__in=still_open, status=Message.Status.OPEN).update(
         status=Message.Status.EXPIRED
+    )
+    # Password answers: a runner erases those its handler had; these may never run again.
+    Message.objects.filter(execution_id__in=still_open, status=Message.Status.ANSWERED).update(
+        secret_response={}
     )
     return [(pk, status) for pk in still_open]
 

@@ -197,6 +197,23 @@ def _all_children_of(waiter: Execution, ids: set[int]) -> bool:
 UNSERVED_WAIT_SECONDS = 3.0
 
 
+def hold_while_paused(execution_id: int) -> None:
+    """Block while the execution is PAUSED, until it is resumed; a cancel, an end or its
+    timeout reaches the hold. Its process keeps sending heartbeats meanwhile."""
+    g = guard()
+    g.paused.discard(execution_id)
+    poll = 0.02
+    while (status := Execution.objects.values_list("status", flat=True).get(pk=execution_id)) \
+            == Execution.Status.PAUSED:
+        with g.interruptible():
+            time.sleep(poll)
+        poll = min(poll * 1.5, safety_poll_seconds())
+    current = g.current(execution_id)
+    if current is not None:
+        current.status = status
+    g.raise_if_terminated()
+
+
 def wait_for_started(execution: Execution, timeout: float) -> tuple[Execution | None, str]:
     """Wait (at most `timeout`) for an execution just started from outside (the API, a
     webhook); return the row as last read (None if gone) and a warning. Should it not have

@@ -3,9 +3,10 @@
 Two sources:
 - each worker reports itself, every heartbeat, into one Redis hash (`start_reporting`,
   begun when the worker is set up; withdrawn when it stops). Reading it is one HGETALL,
-  never a broadcast: `live_workers` (for /ready and /metrics), `unserved_reason` (the JSON
-  of a PENDING execution, and executions.engine.waiting's `wait_for_started`) read it;
-- for the admin's "live workers" box and explicit refreshes, the workers are asked
+  never a broadcast: `live_workers` (for /ready, /metrics and the admin's "live workers"
+  box), `unserved_reason` (the JSON of a PENDING execution, and
+  executions.engine.waiting's `wait_for_started`) read it;
+- for explicit refreshes (`served_queues`), the workers are asked
   (`celery inspect active_queues`, a broadcast that waits `INSPECT_TIMEOUT` seconds). That
   answer is kept in Redis for `CACHE_SECONDS`, shared by every process, and at most one
   process at a time asks again (the others use the previous answer meanwhile).
@@ -24,7 +25,7 @@ import redis
 from celery import current_app as app
 from django.conf import settings
 
-from ..models import Execution
+from ..models import Execution, Flow
 from . import notify
 from .isolation import isolation
 from .queues import celery_queue
@@ -183,3 +184,30 @@ def unserved_reason(execution: Execution) -> str:
         return f"no worker serves queue {queue}"
     return ""
 
+
+
+def save_warning(record: Any) -> str:
+    """For the answer to saving a flow, schedule or webhook: "no live worker serves queue
+    X ..." when the queue its executions go to has no live worker (from the workers' own
+    reports, one HGETALL, never a broadcast), else "" (also when it is disabled, or when
+    that cannot be known). A flow is checked in both modes, a schedule or webhook in its own."""
+    if not getattr(record, "enabled", True):
+        return ""
+    if isinstance(record, Flow):
+        group, modes = record.queue, list(Execution.Mode.values)
+    else:
+        flow = getattr(record, "flow", None)
+        if flow is None:
+            return ""
+        group, modes = flow.queue, [record.mode]
+    served = reported_queues()
+    if served is None:
+        return ""
+    missing = [celery_queue(group, mode) for mode in modes if celery_queue(group, mode) not in served]
+    if not missing:
+        return ""
+    names = " or ".join(missing)
+    return (
+        f"no live worker serves queue {names}: its executions will wait PENDING until a "
+        "worker that consumes it starts"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import zoneinfo
 from datetime import time as time_of_day
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from connectors.base import MASK
 from flow_api.exceptions import (
     ExecutionParked,
     ExecutionTerminated,
@@ -33,11 +35,13 @@ from ..engine.transitions import mark_running, mark_waiting
 from ..engine.waiting import Wakeup, safety_poll_seconds
 from ..models import Execution, Message
 
-# Input elements and the JSON type each answers with; markdown is text to read only.
+# Input elements and the JSON type each answers with; markdown is text to read only. A
+# password's answer is kept encrypted for the flow and masked everywhere else.
 ELEMENT_TYPES = {
     "string": "string", "number": "number", "toggle": "boolean", "time": "string",
-    "submit": "boolean", "markdown": None,
+    "submit": "boolean", "markdown": None, "password": "string",
 }
+MESSAGE_TYPES = ("INFO", "WARN", "ERROR", "POPUP")
 _TYPE_CHECKS: dict[str, Any] = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -104,36 +108,66 @@ def validate_response(form: dict[str, Any], response: Any) -> dict[str, Any]:
     for key in sorted(properties, key=lambda k: (properties[k].get("order", 0), k)):
         prop = properties[key]
         element = prop.get("element", "string")
+        # Errors name the field as the person answering sees it: by its label.
+        name = str(prop.get("label") or key)
         if key not in response or response[key] is None:
             if key in form.get("required", []):
-                raise ResponseError(key, f"{key!r} is required")
+                raise ResponseError(key, f"{name} is required")
             if "default" in prop:
                 accepted[key] = prop["default"]
             continue
         value = response[key]
         kind = prop.get("type") or ELEMENT_TYPES.get(element)
         if kind is not None and not _TYPE_CHECKS[kind](value):
-            raise ResponseError(key, f"{key!r} must be of type {kind}")
-        if element == "time":
+            raise ResponseError(key, f"{name} must be of type {kind}")
+        if element == "time" or prop.get("format") == "time":
             try:
                 time_of_day.fromisoformat(value)
             except ValueError:
-                raise ResponseError(key, f"{key!r} must be a time of day like 14:30") from None
+                raise ResponseError(key, f"{name} must be a time of day like 14:30") from None
         if kind == "string" and key in form.get("required", []) and not value.strip():
-            raise ResponseError(key, f"{key!r} is required")
+            raise ResponseError(key, f"{name} is required")
+        if prop.get("format") == "timezone" and value and not _is_time_zone(value):
+            raise ResponseError(
+                key, f"{name}: {value!r} is not a time zone (write it like Europe/Vienna or UTC)"
+            )
         accepted[key] = value
     return accepted
 
 
-def message_record(message: Message) -> dict[str, Any]:
-    """The flow_api view of a message."""
+def _is_time_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def password_keys(form: dict[str, Any] | None) -> list[str]:
+    """The keys of a form's password elements."""
+    properties = (form or {}).get("properties", {}) or {}
+    return [k for k, p in properties.items() if isinstance(p, dict) and p.get("element") == "password"]
+
+
+def message_record(message: Message, reader: Execution | None = None) -> dict[str, Any]:
+    """The flow_api view of a message. Only the execution that asked (`reader`) gets the
+    clear answers of password elements; it is marked so that its end erases them."""
+    response = message.response
+    if (
+        reader is not None and message.execution_id == reader.pk and isinstance(response, dict)
+        and message.status == Message.Status.ANSWERED and password_keys(message.body)
+    ):
+        secret = Message.objects.get(pk=message.pk).secret_response  # read fresh, decrypted
+        response = {**response, **secret}
+        reader.holds_secret_answers = True  # type: ignore[attr-defined]  # read by the runner
     return {
         "id": message.pk,
         "subject": message.subject,
         "message": message.text,
+        "message_type": message.message_type,
         "body": message.body,
         "status": message.status,
-        "response": message.response,
+        "response": response,
         "answered_by": message.answered_by.get_username() if message.answered_by else None,
         "answered_at": message.answered_at.isoformat() if message.answered_at else None,
         "execution": message.execution_id,
@@ -145,7 +179,9 @@ def respond(message: Message, response: Any, user: Any = None) -> Message:
     if message.status != Message.Status.OPEN:
         raise MessageClosed(f"message {message.pk} is {message.status}, it takes no answer")
     accepted = validate_response(message.body or {}, response)
-    if not message.answer(accepted, user):
+    secret = {k: accepted[k] for k in password_keys(message.body) if k in accepted}
+    accepted.update(dict.fromkeys(secret, MASK))
+    if not message.answer(accepted, user, secret=secret):
         message.refresh_from_db(fields=["status"])
         raise MessageClosed(f"message {message.pk} is {message.status}, it takes no answer")
     with contextlib.suppress(Exception):  # the waiter's safety poll finds it anyway
@@ -240,12 +276,17 @@ def create(execution: Execution | None, step: int | None, **kwargs: Any) -> Mess
         existing = Message.objects.filter(execution=execution, step=step).first()
         if existing is not None:
             return existing
+    message_type = str(kwargs.get("message_type") or "INFO").upper()
+    if message_type not in MESSAGE_TYPES:
+        raise FlowApiError(f"message_type must be one of {', '.join(MESSAGE_TYPES)}, not "
+                           f"{kwargs.get('message_type')!r}")
     return Message.objects.create(
         execution=execution,
         step=step,
         subject=str(kwargs.get("subject") or "")[:255],
         text=str(kwargs.get("text") or ""),
         body=build_form(kwargs.get("body"), kwargs.get("request")),
+        message_type=message_type,
     )
 
 
@@ -256,11 +297,11 @@ def port_call(
     if op == "create":
         return message_record(create(execution, step, **kwargs))
     if op == "read":
-        return message_record(_get(kwargs.get("id")))
+        return message_record(_get(kwargs.get("id")), execution)
     if op == "wait":
         timeout = kwargs.get("timeout")
         if timeout is not None and float(timeout) <= 0:
             raise FlowApiError("timeout must be a positive number of seconds")
         execution_id = execution.pk if execution is not None else None
-        return message_record(wait(int(kwargs["id"]), execution_id, timeout))
+        return message_record(wait(int(kwargs["id"]), execution_id, timeout), execution)
     raise FlowApiError(f"unknown message operation {op!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .execution import Execution
 from .execution_log import ExecutionLog
+from .file import File, validate_file_name
 from .flow import Flow
 from .flow_revision import FlowRevision, record_flow_revision
 from .idempotency import IdempotencyKey
@@ -34,6 +35,7 @@ from .webhook import Webhook
 __all__ = [
     "Execution",
     "ExecutionLog",
+    "File",
     "Flow",
     "FlowRevision",
     "IdempotencyKey",
@@ -50,6 +52,7 @@ __all__ = [
     "schedule_saved",
     "schedules_changed",
     "validate_cron",
+    "validate_file_name",
     "validate_name",
     "validate_script",
     "validate_timezone",

@@ -62,8 +62,11 @@ class Execution(models.Model):
     output_value = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True, default="", help_text="Status message or error.")
 
+    # flow, parent, root and schedule need no index of their own: the composite indexes
+    # of Meta begin with them. Every index costs each start and each status change.
     flow = models.ForeignKey(
-        Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
+        Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions",
+        db_index=False,
     )
     flow_revision = models.PositiveIntegerField(null=True, blank=True)
     script = models.TextField(blank=True, default="", help_text="Source of a SCRIPT execution.")
@@ -75,10 +78,22 @@ class Execution(models.Model):
         related_name="executions", help_text="The stored connection a CONNECTION execution calls.",
     )
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children",
+        db_index=False,
     )
     root = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="descendants"
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="descendants",
+        db_index=False,
+    )
+    # The tree's limits (AUTOMATION_MAX_DEPTH / _MAX_DESCENDANTS, engine.start): a child's
+    # depth is its parent's plus one, known without a query; a root counts its descendants
+    # with one conditional update per child start.
+    depth = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="How many parents it has (0: a root)."
+    )
+    descendant_count = models.PositiveIntegerField(
+        default=0, editable=False,
+        help_text="On a root: how many executions its tree has started below it.",
     )
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.API)
     trigger_ref = models.CharField(
@@ -103,7 +118,7 @@ class Execution(models.Model):
     )
     schedule = models.ForeignKey(
         "Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="firings",
-        help_text="The schedule whose firing this SCHEDULE execution is.",
+        db_index=False, help_text="The schedule whose firing this SCHEDULE execution is.",
     )
     scheduled_for = models.DateTimeField(
         null=True, blank=True, help_text="The fire time of a SCHEDULE execution."

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from connectors.models import EncryptedJSONField
+
 from .execution import Execution
 
 
@@ -24,14 +26,33 @@ class Message(models.Model):
         ANSWERED = "answered"
         EXPIRED = "expired"
 
+    class Type(models.TextChoices):
+        """Cloudomation's message types: how urgent the message is, shown with it."""
+
+        INFO = "INFO"
+        WARN = "WARN"
+        ERROR = "ERROR"
+        POPUP = "POPUP"
+
     execution = models.ForeignKey(
         Execution, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
     )
     subject = models.CharField(max_length=255, blank=True, default="")
     text = models.TextField(blank=True, default="", help_text="The message shown above the form.")
     body = models.JSONField(default=dict, blank=True, help_text="The form: a JSON-schema-like object.")
+    message_type = models.CharField(
+        max_length=8, choices=Type.choices, default=Type.INFO,
+        help_text="INFO, WARN, ERROR or POPUP (a message to show at once to who is looking).",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    response = models.JSONField(null=True, blank=True)
+    response = models.JSONField(
+        null=True, blank=True, help_text="The answer; password elements are masked here."
+    )
+    secret_response = EncryptedJSONField(
+        default=dict, blank=True, editable=False,
+        help_text="The answers of password elements, encrypted, for the waiting flow only; "
+        "erased when its execution ends.",
+    )
     answered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -60,12 +81,15 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.subject or 'message'} ({self.status})"
 
-    def answer(self, response: dict[str, Any], user: Any = None) -> bool:
-        """OPEN -> ANSWERED; False if it was answered or expired already."""
+    def answer(self, response: dict[str, Any], user: Any = None,
+               secret: dict[str, Any] | None = None) -> bool:
+        """OPEN -> ANSWERED; False if it was answered or expired already. `secret` holds
+        the clear answers of password elements (`response` has them masked)."""
         now = timezone.now()
         who = user if user is not None and getattr(user, "is_authenticated", False) else None
         won = Message.objects.filter(pk=self.pk, status=self.Status.OPEN).update(
-            status=self.Status.ANSWERED, response=response, answered_by=who, answered_at=now
+            status=self.Status.ANSWERED, response=response, answered_by=who, answered_at=now,
+            secret_response=secret or {},
         )
         if won:
             self.status, self.response, self.answered_by, self.answered_at = (

@@ -19,6 +19,7 @@ class Setting(models.Model):
 
     name = models.CharField(max_length=255, unique=True)
     value = models.JSONField(null=True, blank=True)
+    description = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     locked_by = models.ForeignKey(

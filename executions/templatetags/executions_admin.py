@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ..admin.messages import open_count
-from ..admin.views import dashboard
+from ..admin.views import advanced_links, dashboard
 
 register = template.Library()
 
@@ -31,7 +31,7 @@ def automation_dashboard(context: dict[str, Any]) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.has_perm("executions.view_execution"):
         return {"show": False}
-    return {"show": True, **dashboard()}
+    return {"show": True, "advanced": advanced_links(user), **dashboard()}
 
 
 @register.filter

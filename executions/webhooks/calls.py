@@ -12,14 +12,20 @@ A call is checked in this order, each refusal a JSON answer:
 The key comes as `?key=`, the `X-Webhook-Key` header or `"key"` in a JSON object body, and
 is compared in constant time with the stored SHA-256 digest (the key itself is not kept).
 
-The flow receives `input_value` = {method, path, query, headers, json | data}, without the
-key and without authentication headers. A synchronous call (the default) answers with the
+The flow receives `input_value` = {method, path, query, headers, content_type, json | data |
+data_base64}, without the key and without authentication headers: a JSON body (content type
+application/json or +json) parsed as `json`, a text body (UTF-8 without NUL) as `data`, any
+other body (binary) as `data_base64`. A chunked body (no Content-Length) is read like any
+other (automation.chunked). A synchronous call (the default) answers with the
 ended execution as JSON: 200 when it ended in success, 500 when it ended in error or was
 cancelled, 202 `{"id", "url"}` when it still runs after AUTOMATION["WEBHOOK_WAIT_SECONDS"].
 `?async=1` answers 202 at once, and so does a call whose execution was stored while the
 broker could not take its message (with its `status` and a `warning`; the reconciler sends
 it). A flow shapes its own answer by saving the output key
-`webhook_response` = {"status": int, "headers": {...}, "json": ... | "body": ...}.
+`webhook_response` = {"status": int, "headers": {...}, "json": ... | "body": ... | "html": str}
+(`this.webhook_html_response(html)` saves the last). HTML is served sandboxed
+(`Content-Security-Policy: sandbox allow-forms`): its scripts do not run, and it cannot act
+with the session of a user of this site, whose origin it shares.
 
 An `Idempotency-Key` header makes a retry safe (executions.engine.idempotency, scope: the
 webhook): the same key with the same method, path, query and body within
@@ -29,6 +35,7 @@ first call would now (waiting, or 202 with `?async=1`), with `Idempotent-Replaye
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -113,7 +120,8 @@ def call(request: HttpRequest, name: str, subpath: str = "") -> HttpResponse:
     if is_json:
         input_value["json"] = parsed
     else:
-        input_value["data"] = body.decode("utf-8", errors="replace")
+        input_value.update(_data(body))
+    input_value["content_type"] = request.content_type or ""
 
     assert webhook.flow is not None  # _find refuses webhooks without a flow
     flow = webhook.flow
@@ -218,6 +226,18 @@ def _read_body(request: HttpRequest) -> bytes:
     return body
 
 
+def _data(body: bytes) -> dict[str, str]:
+    """A body that is not JSON: `data` when it is text (UTF-8 without NUL, which the
+    database cannot store in JSON), else `data_base64`, so that no byte is lost."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        return {"data_base64": base64.b64encode(body).decode("ascii")}
+    return {"data": text}
+
+
 def _parse(request: HttpRequest, body: bytes) -> tuple[Any, bool]:
     content_type = (request.content_type or "").lower()
     is_json = content_type == "application/json" or content_type.endswith("+json")
@@ -278,6 +298,8 @@ def _answer(execution: Execution) -> HttpResponse:
     response: HttpResponse
     if "json" in shaped:
         response = JsonResponse(shaped["json"], status=status, safe=False)
+    elif isinstance(shaped.get("html"), str):
+        response = HttpResponse(shaped["html"], status=status, content_type="text/html; charset=utf-8")
     elif "body" in shaped:
         body = shaped["body"]
         if isinstance(body, str):
@@ -294,4 +316,6 @@ def _answer(execution: Execution) -> HttpResponse:
             if key.lower() in _HOP_HEADERS or any(c in key + value for c in "\r\n\x00"):
                 continue
             response[key] = value
+    if isinstance(shaped.get("html"), str):  # set last: a flow's headers do not lift it
+        response["Content-Security-Policy"] = "sandbox allow-forms"
     return response

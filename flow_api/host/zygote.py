@@ -123,7 +123,9 @@ def _serve(sock: socket.socket, home: str, config: dict[str, Any]) -> NoReturn:
     code = 0
     try:
         _prepare(sock, home, config)
-        runtime.Host(sock, config["limits"]).serve()
+        host = runtime.Host(sock, config["limits"])
+        host.warm_up()
+        host.serve()
     except BaseException:
         code = 70
     os._exit(code)

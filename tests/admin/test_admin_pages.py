@@ -26,14 +26,6 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.fixture
-def admin_client_user(db: None) -> tuple[Client, User]:
-    user = User.objects.create_superuser("ada", "ada@example.org", "pw-ada-123")
-    client = Client()
-    client.force_login(user)
-    return client, user
-
-
-@pytest.fixture
 def staff(db: None) -> Any:
     """A staff user with the given permissions (codenames of the executions app)."""
 
@@ -212,7 +204,7 @@ def test_the_execution_page_shows_values_message_log_children_and_revision(
         assert reverse("admin:executions_execution_change", args=[node.pk]) in html
     assert "status-ENDED_CANCELLED" in html
     assert reverse("admin:executions_flow_revision", args=[flow.pk, 1]) in html
-    assert ">Run again<" in html and ">Switch to productive<" in html and ">Cancel<" not in html
+    assert ">Run again (revision 1)<" in html and ">Switch to productive<" in html and ">Cancel<" not in html
 
 
 def test_the_live_view_answers_new_log_entries_and_the_status(admin_client_user: Any) -> None:
@@ -223,7 +215,7 @@ def test_the_live_view_answers_new_log_entries_and_the_status(admin_client_user:
     url = reverse("admin:executions_execution_live", args=[execution.pk])
     data = client.get(url, {"after": first.pk}).json()
     assert [(e["text"], e["level"]) for e in data["logs"]] == [("second", "WARNING")]
-    assert data["execution"]["status"] == "RUNNING" and data["execution"]["ended"] is False
+    assert data["execution"]["status"] == "RUNNING" and data["ended"] is False
     assert client.get(url, {"after": "junk"}).status_code == 200
 
 

@@ -23,11 +23,8 @@ SCRIPT = "def handler(system, this):\n    return this.success('ok')\n"
 
 
 @pytest.fixture
-def client(db: None) -> Client:
-    user = User.objects.create_superuser("ada", "ada@example.org", "pw-ada-123")
-    client = Client()
-    client.force_login(user)
-    return client
+def client(admin_client_user: tuple[Client, User]) -> Client:
+    return admin_client_user[0]
 
 
 def test_a_new_webhook_shows_its_key_once_with_a_curl_example(client: Client) -> None:

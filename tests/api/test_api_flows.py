@@ -93,11 +93,11 @@ def test_bad_flows_are_refused_naming_the_field(api, body, field):
     assert field in answer.json()
 
 
-def test_a_second_flow_of_the_same_name_is_refused(api):
+def test_a_second_flow_of_the_same_name_is_refused_as_a_conflict(api):
     api.post("/api/flows/", {"name": "dup", "script": SCRIPT}, format="json")
     answer = api.post("/api/flows/", {"name": "dup", "script": SCRIPT}, format="json")
-    assert answer.status_code == 400
-    assert "name" in answer.json()
+    assert answer.status_code == 409
+    assert "already exists" in answer.json()["name"][0]
 
 
 def test_the_list_is_paginated_filtered_and_ordered(api):

@@ -50,12 +50,45 @@ def test_every_endpoint_is_in_the_schema_and_documented():
                 continue
             assert operation.get("description") or operation.get("summary"), (path, method)
     components = schema["components"]["schemas"]
-    for name in ("Flow", "Execution", "ExecutionStart", "Setting", "Webhook", "WebhookWithKey"):
+    for name in ("Flow", "Execution", "ExecutionStartRequest", "Setting", "Webhook", "WebhookWithKey"):
         assert components[name]["properties"], name
-    start = components["ExecutionStart"]["properties"]
+    start = components["ExecutionStartRequest"]["properties"]
     assert {"type", "flow", "script", "input_value", "mode", "wait"} <= set(start)
     assert all(spec.get("description") for spec in start.values()), start
     assert schema["components"]["securitySchemes"]
+
+
+def test_every_operation_documents_its_error_answers_with_one_body():
+    schema = _schema()
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            responses = operation["responses"]
+            for code in ("400", "403", "404", "413"):
+                assert code in responses, (path, method, code)
+            if "401" in responses and path.startswith(OURS):
+                assert responses["401"]["content"]["application/json"]["schema"] == error
+    token = schema["paths"]["/api/auth/token/"]["post"]["responses"]
+    assert token["400"]["content"]["application/json"]["schema"] == error
+    assert "429" in token and "401" not in token
+    assert "401" in schema["paths"]["/api/flows/"]["get"]["responses"]
+
+
+def test_a_webhooks_flow_is_nullable_in_answers_and_required_in_requests():
+    components = _schema()["components"]["schemas"]
+    for name in ("Webhook", "Schedule"):
+        assert components[name]["properties"]["flow"]["nullable"] is True
+        assert "nullable" not in components[f"{name}Request"]["properties"]["flow"]
+        assert "flow" in components[f"{name}Request"]["required"]
+    assert components["Execution"]["properties"]["flow"]["nullable"] is True
+
+
+def test_pagination_parameters_say_their_bounds():
+    parameters = {p["name"]: p["schema"] for p in _schema()["paths"]["/api/flows/"]["get"]["parameters"]}
+    assert parameters["limit"]["minimum"] == 1
+    assert parameters["offset"]["minimum"] == 0
 
 
 def test_swagger_ui_is_served_at_api_docs():

@@ -62,8 +62,9 @@ def test_method_params_headers_and_each_kind_of_body_reach_the_server(http):
     assert text_call.output_value["json"]["body"] == "héllo"
     assert text_call.output_value["json"]["content_type"] == "text/plain; charset=utf-8"
 
-    form_call = call({"url": http.url("/echo"), "method": "PATCH", "data": {"k": "v"}})
+    form_call = call({"url": http.url("/echo"), "method": "PATCH", "urlencoded": {"k": "v"}})
     assert form_call.output_value["json"]["body"] == "k=v"
+    assert form_call.output_value["json"]["content_type"] == "application/x-www-form-urlencoded"
 
 
 def test_url_parts_build_the_url(http):
@@ -138,7 +139,7 @@ def test_retries_stop_at_the_deadline_and_without_backoff_there_is_no_retry(http
     assert "answered 503 Service Unavailable" in ended.message
     assert 4 <= http.hits["/flaky/b/100"] <= 7
 
-    once = call({"url": http.url("/flaky/c/1")})
+    once = call({"url": http.url("/flaky/c/1"), "retry_backoff": False})
     assert once.status == "ENDED_ERROR"
     assert http.hits["/flaky/c/1"] == 1
 
@@ -229,4 +230,4 @@ def test_bad_inputs_end_in_error_naming_the_input(http):
     missing = call({"method": "GET"})
     assert missing.message == "InputError: the REST connector needs the input 'url' or 'hostname'"
     both = call({"url": http.url("/echo"), "json": {}, "text": "x"})
-    assert "takes only one of 'json', 'data', 'text'" in both.message
+    assert "takes only one of 'json', 'data', 'urlencoded', 'text'" in both.message

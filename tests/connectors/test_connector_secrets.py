@@ -127,7 +127,8 @@ def test_an_unknown_type_or_a_missing_input_ends_the_call_in_error_naming_it(mak
     ended = run_flow("bad-calls")
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value["errors"] == [
-        "UnknownConnectorType: unknown connector type 'FTP'; one of REST, SMTP, SQLPG, SSH",
+        "UnknownConnectorType: unknown connector type 'FTP'; "
+        "one of GIT, REST, SCP, SMTP, SQLPG, SSH",
         "InputError: the SQLPG connector needs the input 'execute' or 'fetch' or 'fetchrow' "
         "or 'fetchval'",
     ]

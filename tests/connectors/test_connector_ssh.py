@@ -45,7 +45,8 @@ def test_a_flow_runs_a_script_with_a_password_and_a_checked_host_key(make_flow, 
     ended = run_flow("ssh-script", {"target": target(sshd, password=sshd.password,
                                                      hostkey=sshd.hostkey)})
     assert ended.status == "ENDED_SUCCESS", ended.message
-    assert ended.output_value == {"retcode": 0, "stdout": "hello\n42\n", "stderr": "oops\n"}
+    assert ended.output_value == {"retcode": 0, "stdout": "hello\n42\n", "stderr": "oops\n",
+                                  "report": "hello\n42\noops\n"}
 
 
 def test_commands_run_in_turn_with_key_auth_and_stop_at_the_first_failure(sshd):

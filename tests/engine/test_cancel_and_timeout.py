@@ -67,6 +67,20 @@ def test_a_cancelled_busy_loop_frees_its_worker_slot(make_flow, run_flow):
     assert time.monotonic() - started < 2
 
 
+def test_a_cancel_whose_notice_was_lost_still_stops_the_flow(make_flow, run_flow):
+    """The notice to the worker (Redis pub/sub) may be missed: the worker subscribes only
+    once it runs something, and resubscribes after Redis was away. The ended row decides."""
+    make_flow("busy", BUSY)
+    make_flow("quick", "def handler(system, this):\n    pass\n")
+    loops = [engine.start_execution(flow="busy") for _ in range(2)]  # occupy both slots
+    wait_until(lambda: all(_status(e.pk) == "RUNNING" for e in loops), 30)
+    # Ended as cancel_execution ends them, but with no notice published.
+    Execution.objects.filter(pk__in=[e.pk for e in loops]).update(status="ENDED_CANCELLED")
+    assert run_flow("quick", timeout=15).status == "ENDED_SUCCESS"
+    assert run_flow("quick", timeout=15).status == "ENDED_SUCCESS"  # both slots are free
+    assert {_status(e.pk) for e in loops} == {"ENDED_CANCELLED"}
+
+
 def test_a_flow_that_cancels_its_child_goes_on(make_flow, run_flow):
     make_flow("sleeper", SLEEPER)
     make_flow("canceller", """

@@ -44,7 +44,7 @@ def test_an_unknown_child_flow_ends_the_parent_in_error_naming_it(make_flow, run
     assert "no flow named 'no-such-flow'" in parent.message
 
 
-def test_a_chain_of_25_synchronous_children_completes_on_one_worker_of_concurrency_1(
+def test_a_chain_of_20_synchronous_children_completes_on_one_worker_of_concurrency_1(
     make_flow, tmp_path
 ):
     from ..workers import running_worker
@@ -58,12 +58,12 @@ def test_a_chain_of_25_synchronous_children_completes_on_one_worker_of_concurren
             return {'depth': child.get('output_value')['depth'] + 1}
     """, queue="solo")
     with running_worker(queues=["solo.productive"], concurrency=1, name="solo", tmp_dir=tmp_path):
-        top = engine.start_execution(flow="link", input_value={"depth": 25})
+        top = engine.start_execution(flow="link", input_value={"depth": 20})
         ended = engine.wait_for([top.pk], timeout=60)[0]
     assert ended.status == "ENDED_SUCCESS", ended.message
-    assert ended.output_value == {"depth": 25}
+    assert ended.output_value == {"depth": 20}
     chain = Execution.objects.filter(root=top)
-    assert chain.count() == 25
+    assert chain.count() == 20  # AUTOMATION_MAX_DEPTH
     assert set(chain.values_list("status", flat=True)) == {"ENDED_SUCCESS"}
 
 
@@ -97,6 +97,52 @@ def test_a_parent_fans_out_200_async_children_and_sums_their_outputs(make_flow, 
     assert parent.status == "ENDED_SUCCESS", parent.message
     assert parent.output_value == {"sum": sum(n * n for n in range(200))}
     assert Execution.objects.filter(parent=parent).count() == 200
+
+
+def test_run_async_starts_children_before_the_flow_s_next_call_and_only_its_own(make_flow, run_flow):
+    """run_async is sent without an answer and started in batches: the children run while
+    their parent goes on, and a deferred execution of another tree is left alone."""
+    stranger = engine.start_execution(
+        type="SCRIPT", script="def handler(system, this):\n    return {'ran': True}\n", run=False,
+    )
+    make_flow("quick", "def handler(system, this):\n    return {'ok': True}\n")
+    make_flow("starter", """
+        import time
+        import flow_api
+
+        def handler(system, this, inputs):
+            flow_api.Execution({'id': inputs['stranger']}, caller=this.id).run_async()
+            children = [this.flow('quick', run=False) for _ in range(5)]
+            for child in children:
+                child.run_async()
+            time.sleep(5)  # no call to the engine meanwhile: the starts went without one
+            return {'all_ended': all(c.load('status') == 'ENDED_SUCCESS' for c in children)}
+    """)
+    parent = run_flow("starter", inputs={"stranger": stranger.pk}, timeout=60)
+    assert parent.status == "ENDED_SUCCESS", parent.message
+    assert parent.output_value == {"all_ended": True}
+    stranger.refresh_from_db()
+    assert (stranger.status, stranger.deferred) == ("PENDING", True)
+
+
+def test_run_async_in_another_tree_s_name_starts_nothing(make_flow, run_flow):
+    """The caller a flow's host names for run_async is checked: a flow cannot start the
+    deferred children of another tree by naming that tree's execution as the caller."""
+    theirs = engine.start_execution(type="SCRIPT", script="def handler(system, this):\n    pass\n", run=False)
+    their_child = engine.start_execution(
+        type="SCRIPT", script="def handler(system, this):\n    pass\n", run=False, parent=theirs,
+    )
+    make_flow("impostor", """
+        import flow_api
+
+        def handler(system, this, inputs):
+            flow_api.port.get().start_children(inputs['caller'], [inputs['child']])
+            this.log('sent')  # a call after the start: the start was served before it
+    """)
+    ended = run_flow("impostor", inputs={"caller": theirs.pk, "child": their_child.pk}, timeout=60)
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    their_child.refresh_from_db()
+    assert (their_child.status, their_child.deferred) == ("PENDING", True)
 
 
 def test_wait_false_children_are_awaited_with_every_return_when(make_flow, run_flow):

@@ -227,6 +227,43 @@ def test_nothing_the_flow_started_outlives_it(developer):
     wait_until(lambda: not _processes_with(marker), timeout=5, interval=0.1)
 
 
+_PLANT = """
+    import builtins, os
+
+    def handler(system, this, inputs):
+        found = {'planted': getattr(builtins, 'planted_by', None),
+                 'home': sorted(os.listdir('.')), 'env': os.environ.get('PLANTED')}
+        builtins.planted_by = os.environ['PLANTED'] = inputs['who']
+        with open('left-behind.txt', 'w') as f:
+            f.write(inputs['who'])
+        return found
+"""
+
+
+def _plant(client, who: str, mode: str) -> dict:
+    answer = client.post("/api/executions/", {
+        "type": "SCRIPT", "script": textwrap.dedent(_PLANT), "mode": mode,
+        "input_value": {"who": who}, "wait": 60,
+    }, format="json")
+    assert answer.status_code in (200, 201), answer.content
+    assert answer.json()["status"] == "ENDED_SUCCESS", answer.json()
+    return answer.json()["output_value"]
+
+
+def test_a_host_runs_again_only_for_its_user_and_mode_and_cleaned(developer, django_user_model):
+    """A host may run several executions of one user in one mode (that is what keeps them
+    fast), never another user's or another mode's; and each finds an empty home and the
+    environment as it was, whatever the one before left there."""
+    boss = APIClient()
+    boss.force_authenticate(django_user_model.objects.create_superuser("boss", password="x" * 12))
+    assert _plant(developer, "dev1", "development") == {"planted": None, "home": [], "env": None}
+    again = _plant(developer, "dev1", "development")
+    assert again["home"] == [] and again["env"] is None
+    assert again["planted"] in (None, "dev1")  # None where this machine gives no host reuse
+    for mode in ("development", "productive"):
+        assert _plant(boss, f"boss-{mode}", mode)["planted"] is None
+
+
 def test_the_project_s_code_cannot_be_written(developer):
     target = ROOT / "flow_api" / "__init__.py"
     before = target.read_bytes()

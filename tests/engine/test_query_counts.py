@@ -35,7 +35,11 @@ CLAIM_QUERIES = 1      # the conditional PENDING -> RUNNING update, RETURNING th
 RUN_QUERIES = 1        # record the end (the compiled script comes from the cache)
 START_REDIS = 1        # the Celery message
 RUN_REDIS = 1          # "ended" for waiters
-INLINE_CHILD_QUERIES = 3  # one synchronous child adds: read its flow, insert it, record its end
+# One synchronous child adds: read its flow, insert it, record its end, and for the first
+# child of a tree, count a block of 20 on its root (AUTOMATION_MAX_DESCENDANTS): the 2nd to
+# 20th child of that tree add no count (test below).
+INLINE_CHILD_QUERIES = 4
+LOOPED_CHILD_QUERIES = 3
 INLINE_CHILD_REDIS = 1
 
 
@@ -99,6 +103,10 @@ def flows(db: None) -> None:
     Flow.objects.create(
         name="qc-parent", queue=GROUP,
         script="def handler(system, this):\n    this.flow('qc-noop')\n",
+    )
+    Flow.objects.create(
+        name="qc-loop", queue=GROUP,
+        script="def handler(system, this):\n    for _ in range(10):\n        this.flow('qc-noop')\n",
     )
     Flow.objects.create(name="qc-lonely", queue=GROUP,
                         script="def handler(system, this):\n    return None\n")
@@ -170,7 +178,7 @@ def test_one_trivial_execution_costs_four_queries_and_two_redis_commands(
     assert phases.r("claim") == 0, report
 
 
-def test_one_synchronous_child_runs_inline_for_three_queries_and_one_redis_command(
+def test_one_synchronous_child_runs_inline_for_four_queries_and_one_redis_command(
     flows: None, served_here: None, redis_commands: RedisCommands
 ) -> None:
     warm_up("qc-lonely", redis_commands)
@@ -192,6 +200,22 @@ def test_one_synchronous_child_runs_inline_for_three_queries_and_one_redis_comma
     assert added_redis <= INLINE_CHILD_REDIS, report
     # Inline means no Celery message for the child: nothing was pushed to a queue.
     assert with_child.redis["run"]["LPUSH"] == 0, report
+
+
+def test_a_loop_of_synchronous_children_costs_three_queries_each(
+    flows: None, served_here: None, redis_commands: RedisCommands
+) -> None:
+    warm_up("qc-lonely", redis_commands)
+    warm_up("qc-loop", redis_commands)
+    alone = Phases(redis_commands)
+    life("qc-lonely", alone)
+    looped = Phases(redis_commands)
+    parent = life("qc-loop", looped)
+
+    assert Execution.objects.filter(parent=parent, status="ENDED_SUCCESS").count() == 10
+    report = f"alone:\n{alone.describe()}\nwith ten children:\n{looped.describe()}"
+    added = looped.n("run") - alone.n("run")
+    assert added <= 10 * LOOPED_CHILD_QUERIES + 1, report  # + 1: the tree's block of places
 
 
 WAIT_ENDED_QUERIES = 1  # the first read finds it ended: the row is returned as read

@@ -92,7 +92,8 @@ def test_the_api_creates_a_schedule_and_shows_its_next_fire_time(api, flow):
     }, format="json")
     assert answer.status_code == 201, answer.json()
     body = answer.json()
-    assert set(body) == {
+    # `warning` too when no worker serves the flow's queue (none runs for this test).
+    assert set(body) - {"warning"} == {
         "name", "flow", "input_value", "mode", "enabled", "cron", "interval_seconds", "at",
         "timezone", "start_at", "end_at", "overlap", "last_fired_at", "next_fire_at",
     }

@@ -1,0 +1,42 @@
+"""List filters that refuse what they cannot read, instead of quietly not filtering.
+
+django-filter ignores an empty value of a typed filter (`?created_after=`) and a boolean it
+cannot read (`?enabled=maybe`), answering the whole list as if no filter were given, and
+uses the last of several values of a filter that takes one. Here all three are refused
+400 naming the parameter (StrictFilterSet, the base of every list's filters through
+StrictFilterBackend)."""
+
+from __future__ import annotations
+
+import django_filters
+from django_filters.rest_framework import DjangoFilterBackend
+
+_BOOLEAN_WORDS = {"true", "false", "True", "False", "1", "0"}
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """A FilterSet whose typed filters refuse empty or unreadable values."""
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        for name, spec in self.filters.items():
+            if name not in self.data:
+                continue
+            values = self.data.getlist(name) if hasattr(self.data, "getlist") else [self.data[name]]
+            if len(values) > 1 and not isinstance(spec, django_filters.MultipleChoiceFilter):
+                self.form.add_error(name, "give one value, not several")
+                valid = False
+            elif isinstance(spec, django_filters.BooleanFilter):
+                if any(value not in _BOOLEAN_WORDS for value in values):
+                    self.form.add_error(name, "must be true or false")
+                    valid = False
+            elif type(spec) is not django_filters.CharFilter and any(value == "" for value in values):
+                self.form.add_error(name, "must not be empty (leave the parameter out instead)")
+                valid = False
+        return valid
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """DjangoFilterBackend building its FilterSets on StrictFilterSet."""
+
+    filterset_base = StrictFilterSet
