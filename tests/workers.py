@@ -60,10 +60,14 @@ def stop_process_group(
 
 
 class Worker:
-    def __init__(self, process: subprocess.Popen[bytes], name: str, log_path: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], name: str, log_path: Path,
+        start_arguments: dict[str, Any] | None = None,
+    ) -> None:
         self.process = process
         self.name = name
         self.log_path = log_path
+        self.start_arguments = start_arguments or {}
 
     @property
     def pid(self) -> int:
@@ -74,6 +78,48 @@ class Worker:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
         stop_process_group(self.process, sig, timeout)
+
+    def wait_idle(self, timeout: float = 15) -> bool:
+        """Wait until this worker runs no task (bounded): a cancelled flow's process may take
+        its grace period to stop, and the next test needs both slots. False if it did not."""
+        from automation.celery import app
+
+        def idle() -> bool:
+            # A connection of each broadcast's own (see workers_status.ask_workers).
+            with app.connection_for_write() as connection:
+                inspect = app.control.inspect(
+                    destination=[self.name], timeout=1, limit=1, connection=connection
+                )
+                replies = inspect.active()
+            return replies is not None and self.name in replies and not replies[self.name]
+
+        try:
+            wait_until(idle, timeout=timeout, interval=0.1)
+        except AssertionError:
+            return False
+        return True
+
+    def stacks(self) -> str:
+        """Where each process of this worker stands (py-spy), for a report of a stuck one."""
+        found = subprocess.run(
+            ["pgrep", "-g", str(self.pid)], capture_output=True, text=True, timeout=10
+        ).stdout.split()
+        spy = Path(sys.executable).with_name("py-spy")
+        dumps = []
+        for pid in found:
+            try:
+                dumps.append(subprocess.run(
+                    [str(spy), "dump", "--pid", pid], capture_output=True, text=True, timeout=20
+                ).stdout)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                dumps.append(f"pid {pid}: no dump ({exc})")
+        return "\n".join(dumps)
+
+    def restart(self) -> None:
+        """Stop this worker and start it again with the same arguments (same name)."""
+        self.stop()
+        fresh = start_worker(**self.start_arguments)
+        self.process, self.log_path = fresh.process, fresh.log_path
 
 
 def start_worker(
@@ -109,7 +155,10 @@ def start_worker(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    worker = Worker(process, hostname, log_path)
+    worker = Worker(process, hostname, log_path, {
+        "queues": queues, "concurrency": concurrency, "name": name, "tmp_dir": tmp_dir,
+        "extra_env": extra_env, "pool": pool, "broker_url": broker_url,
+    })
     try:
         def answers() -> bool:
             if process.poll() is not None:

@@ -23,14 +23,16 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from flow_api.exceptions import ExecutionTerminated
@@ -41,6 +43,9 @@ from .ending import end_timed_out
 
 log = logging.getLogger(__name__)
 INTERRUPT_SIGNAL = signal.SIGUSR2
+# A watcher whose loop has not turned for this long is stuck (a call that never returns):
+# its process logs where it stands and starts another, so cancels and timeouts still arrive.
+STALL_SECONDS = 30.0
 
 
 @dataclass
@@ -63,6 +68,7 @@ class ProcessGuard:
         self.pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._signals_ready = False
+        self._turned_at = time.monotonic()  # the watcher's last turn of its loop
 
     # --- main thread ---------------------------------------------------------------------
     def start(self) -> None:
@@ -73,8 +79,26 @@ class ProcessGuard:
         if not self._signals_ready and threading.current_thread() is threading.main_thread():
             signal.signal(INTERRUPT_SIGNAL, self._on_signal)
             self._signals_ready = True
+        self._start_watcher()
+
+    def _start_watcher(self) -> None:
+        self._turned_at = time.monotonic()
         self._thread = threading.Thread(target=self._watch, name="execution-guard", daemon=True)
         self._thread.start()
+
+    def check_watcher(self) -> None:
+        """Called while the main thread waits on a flow: a watcher that is stuck is named
+        with its stack in the log and replaced (the stuck one leaves when it wakes)."""
+        stalled = time.monotonic() - self._turned_at
+        thread = self._thread
+        if thread is None or stalled < STALL_SECONDS:
+            return
+        stack = sys._current_frames().get(thread.ident or 0)
+        log.error(
+            "execution guard stalled for %.0f s; starting another. It stood at:\n%s",
+            stalled, "".join(traceback.format_stack(stack)) if stack else "(it had ended)",
+        )
+        self._start_watcher()
 
     @contextlib.contextmanager
     def frame(self, execution: Any) -> Iterator[Frame]:
@@ -156,10 +180,12 @@ class ProcessGuard:
 
     # --- watcher thread ------------------------------------------------------------------
     def _watch(self) -> None:
+        me = threading.current_thread()
         heartbeat_every = float(settings.AUTOMATION["HEARTBEAT_SECONDS"])
         next_heartbeat = time.monotonic() + heartbeat_every
         pubsub = None
-        while True:
+        while self._thread is me:  # replaced after a stall: leave to the new one
+            self._turned_at = time.monotonic()
             try:
                 if pubsub is None:
                     pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
@@ -191,8 +217,12 @@ class ProcessGuard:
                     if pubsub is not None:
                         pubsub.close()
                 pubsub = None
-                close_old_connections()
+                with contextlib.suppress(Exception):  # a second fault must not end the watcher
+                    close_old_connections()
                 time.sleep(1)
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
@@ -209,23 +239,28 @@ class ProcessGuard:
         with self.lock:
             ids = [f.execution_id for f in self.frames]
         if ids:
-            Execution.objects.filter(pk__in=ids).update(heartbeat_at=_now())
+            # Rows another transaction holds are skipped, not waited for: the watcher must
+            # never block, or cancels and timeouts stop arriving in this process.
+            with transaction.atomic():
+                free = Execution.objects.select_for_update(skip_locked=True).filter(pk__in=ids)
+                Execution.objects.filter(pk__in=free.values("pk")).update(heartbeat_at=_now())
             self._stop_the_ended()
-        connection.close_if_unusable_or_obsolete()
+        if connection.connection is not None:  # opened by the queries above, some beat
+            connection.close_if_unusable_or_obsolete()
 
     def _stop_the_ended(self) -> None:
         """Interrupt the frames whose rows were ended by someone else (a cancel, the
         reconciler) whose notice this process missed: it was not subscribed yet, or Redis
-        was away. A frame's own end is recorded after the frame left, so it is never here."""
+        was away; and those whose rows were deleted (nothing could record their end). A
+        frame's own end is recorded after the frame left, so it is never here."""
         with self.lock:
-            ids = [f.execution_id for f in self.frames if f.execution_id not in self.terminated]
+            ids = {f.execution_id for f in self.frames if f.execution_id not in self.terminated}
         if not ids:
             return
-        ended = list(
-            Execution.objects.filter(pk__in=ids, status__in=Execution.ENDED).values_list("pk", flat=True)
-        )
+        going_on = Execution.objects.filter(pk__in=ids).exclude(status__in=Execution.ENDED)
+        ended = sorted(ids - set(going_on.values_list("pk", flat=True)))
         if ended:
-            log.warning("executions %s were ended elsewhere; stopping them here", ended)
+            log.warning("executions %s were ended or deleted elsewhere; stopping them here", ended)
             self.mark_terminated(ended)
 
 

@@ -243,7 +243,9 @@ class Host:
             _serving.pop()
 
     def _enforce_cancel(self) -> None:
-        if not guard().any_terminated():
+        g = guard()
+        g.check_watcher()
+        if not g.any_terminated():
             return
         grace = float(settings.AUTOMATION["FLOW_CANCEL_GRACE_SECONDS"])
         if self.interrupted_at is not None and time.monotonic() - self.interrupted_at > grace:
