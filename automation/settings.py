@@ -375,8 +375,12 @@ AUTOMATION: dict[str, Any] = {
     # mode (1: a new host for every execution).
     "FLOW_HOST_MAX_RUNS": _env_int("AUTOMATION_FLOW_HOST_MAX_RUNS", 100, minimum=1),
     # A cancelled or timed-out flow that goes on this long after being interrupted has its
-    # host killed, with everything it started.
-    "FLOW_CANCEL_GRACE_SECONDS": _env_number("AUTOMATION_FLOW_CANCEL_GRACE_SECONDS", 3.0, minimum=0.1),
+    # host killed, with everything it started (AUTOMATION_FLOW_CANCEL_GRACE_SECONDS is the
+    # older name, still read).
+    "CANCEL_GRACE_SECONDS": _env_number(
+        "AUTOMATION_CANCEL_GRACE_SECONDS",
+        _env_number("AUTOMATION_FLOW_CANCEL_GRACE_SECONDS", 5.0, minimum=0.1), minimum=0.1,
+    ),
 }
 
 # --- Django REST framework ----------------------------------------------------------------

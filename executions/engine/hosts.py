@@ -11,7 +11,7 @@ FLOW_HOST_MAX_RUNS; any other is killed. A host never serves two users or two mo
 While a host runs flow code, this process serves its flow_api calls (`_serve_call`) on
 the engine's port, checking that each names an execution the flow may touch. A cancel or
 timeout interrupts the host (SIGUSR2, as the guard did in-process before); a flow that
-goes on past FLOW_CANCEL_GRACE_SECONDS has its host killed.
+goes on past CANCEL_GRACE_SECONDS has its host killed.
 """
 
 from __future__ import annotations
@@ -247,12 +247,12 @@ class Host:
         g.check_watcher()
         if not g.any_terminated():
             return
-        grace = float(settings.AUTOMATION["FLOW_CANCEL_GRACE_SECONDS"])
+        grace = float(settings.AUTOMATION["CANCEL_GRACE_SECONDS"])
         if self.interrupted_at is not None and time.monotonic() - self.interrupted_at > grace:
             self.close()
             raise HostLost(
                 f"the flow did not stop within {grace:g} s of being cancelled; its process "
-                "was killed (AUTOMATION_FLOW_CANCEL_GRACE_SECONDS)"
+                "was killed (AUTOMATION_CANCEL_GRACE_SECONDS)"
             )
         self.interrupt()  # again: the first may have come while it was in a port call
 

@@ -342,7 +342,7 @@ def test_cancel_reaches_a_flow_that_ignores_it(developer):
     started = time.monotonic()
     engine.cancel_execution(Execution.objects.get(pk=answer["id"]))
     assert Execution.objects.get(pk=answer["id"]).status == "ENDED_CANCELLED"
-    grace = settings.AUTOMATION["FLOW_CANCEL_GRACE_SECONDS"]
+    grace = settings.AUTOMATION["CANCEL_GRACE_SECONDS"]
     # Its host is killed after the grace: the worker's slot serves again.
     _still_serves(developer)
     assert time.monotonic() - started < grace + 5
