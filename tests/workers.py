@@ -93,10 +93,13 @@ class Worker:
                 replies = inspect.active()
             return replies is not None and self.name in replies and not replies[self.name]
 
-        try:
-            wait_until(idle, timeout=timeout, interval=0.1)
-        except AssertionError:
-            return False
+        if self.process.poll() is not None:
+            return False  # not running at all
+        deadline = time.monotonic() + timeout
+        while not idle():  # a fault of the broadcast itself is raised, not taken for "busy"
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
         return True
 
     def stacks(self) -> str:
@@ -116,8 +119,10 @@ class Worker:
         return "\n".join(dumps)
 
     def restart(self) -> None:
-        """Stop this worker and start it again with the same arguments (same name)."""
+        """Stop this worker and start it again with the same arguments (same name); its log
+        so far is kept beside the new one."""
         self.stop()
+        self.log_path.rename(self.log_path.with_suffix(f".{time.strftime('%H%M%S')}.log"))
         fresh = start_worker(**self.start_arguments)
         self.process, self.log_path = fresh.process, fresh.log_path
 
