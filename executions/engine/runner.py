@@ -17,7 +17,7 @@ from django.utils import timezone
 from flow_api.exceptions import ExecutionParked, ExecutionTerminated, FlowApiError
 from flow_api.values import json_safe
 
-from ..models import Execution, ExecutionLog, Flow, Message, Setting
+from ..models import Execution, ExecutionLog, Flow, FlowRevision, Message, Setting
 from . import connections, error_handlers, hosts, limits, notify, parking, retries, transitions
 from .guard import guard
 from .records import output_too_large
@@ -47,11 +47,20 @@ def _source_for(execution: Execution) -> tuple[str, str, str]:
         flow = Flow.objects.filter(pk=execution.flow_id).only("name", "script", "revision").first()
         if flow is None:
             raise ScriptError("the flow of this execution was deleted")
-        if flow.revision != execution.flow_revision:  # edited since it started: run the newest
-            execution.flow_revision = flow.revision
-            Execution.objects.filter(pk=execution.pk).update(flow_revision=flow.revision)
-        key = ("flow", flow.pk, flow.revision)
-        _SOURCE_CACHE[key] = (flow.script, f"<flow {flow.name}>")
+        script, revision = flow.script, flow.revision
+        if revision != execution.flow_revision:
+            # Edited since it started: it runs the revision it was started with (a Try of
+            # unsaved edits saved them as that revision), or the newest where none is kept.
+            pinned = FlowRevision.objects.filter(
+                flow_id=flow.pk, revision=execution.flow_revision or 0
+            ).values_list("script", flat=True).first()
+            if pinned is not None:
+                script, revision = pinned, execution.flow_revision or 0
+            else:
+                execution.flow_revision = revision
+                Execution.objects.filter(pk=execution.pk).update(flow_revision=revision)
+        key = ("flow", flow.pk, revision)
+        _SOURCE_CACHE[key] = (script, f"<flow {flow.name}>")
         if len(_SOURCE_CACHE) > _SOURCE_CACHE_SIZE:
             _SOURCE_CACHE.popitem(last=False)
     _SOURCE_CACHE.move_to_end(key)

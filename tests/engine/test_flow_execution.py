@@ -130,6 +130,24 @@ def test_a_flow_edited_after_a_run_runs_its_new_revision(make_flow, run_flow):
     assert (second.output_value, second.flow_revision) == ({"v": 2}, 2)
 
 
+def test_an_execution_runs_the_revision_it_was_started_with_though_the_flow_changed_since(make_flow):
+    """A Try of unsaved edits saves them and starts that revision: an edit saved before a
+    worker takes the execution must not change what it runs."""
+    from executions import engine
+
+    from ..workers import wait_until
+
+    flow = make_flow("pinned", "def handler(system, this):\n    return {'v': 1}\n")
+    started = engine.start_execution(flow="pinned", run=False)
+    flow.script = "def handler(system, this):\n    return {'v': 2}\n"
+    flow.save()
+    engine.run_deferred(started)
+    ended = wait_until(
+        lambda: Execution.objects.filter(pk=started.pk, status__in=Execution.ENDED).first(), 30
+    )
+    assert (ended.status, ended.output_value, ended.flow_revision) == ("ENDED_SUCCESS", {"v": 1}, 1)
+
+
 def test_development_mode_is_inherited_by_children(make_flow, run_flow):
     make_flow("leaf", "def handler(system, this):\n    pass\n")
     make_flow("trunk", "def handler(system, this):\n    this.flow('leaf')\n")
