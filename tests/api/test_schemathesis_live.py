@@ -1,7 +1,7 @@
 """schemathesis with all its checks over every operation of the schema, against the web
 server as the Procfile starts it (gunicorn): the answers are those the schema documents,
 in status, content type, headers and body. Bounded: a few examples per operation and a
-time budget of about a minute and a half.
+time budget of about a minute.
 
 One check is left out: `positive_data_acceptance` expects every body the schema allows to
 be accepted, but some are refused for what no schema can say (a wrong password, a script
@@ -24,7 +24,7 @@ from ..web_server import WebServer, running_web
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
-BUDGET_SECONDS = 75
+BUDGET_SECONDS = 50
 
 
 @pytest.fixture
