@@ -3,7 +3,9 @@ the content of files. Each call clones (shallow) into a temporary directory that
 afterwards, so nothing is kept between calls and no working copy is shared.
 
 Commands (`command`): `metadata` (the remote's refs and the commit of `ref`), `clone` (the
-commit and the list of files), `get` (as clone, plus the text of the files in `files_path`).
+commit and the list of files), `pull` (Cloudomation's name for bringing a copy up to date:
+with nothing kept between calls, that is a clone of the newest commit, so it is the same),
+`get` (as clone, plus the text of the files in `files_path`).
 Only git://, http:// and https:// repositories: a flow must not read the worker's own
 files through a local path or file://, nor run programs through git's `ext::` transport.
 """
@@ -25,19 +27,20 @@ from urllib.parse import urlsplit
 from .base import Connector as BaseConnector
 from .base import ConnectorError, InputError, mask_url
 
-COMMANDS = ("metadata", "clone", "get")
+COMMANDS = ("metadata", "clone", "pull", "get")
 ALLOWED_PROTOCOLS = ("git", "http", "https")
 MAX_FILE_BYTES = 1_000_000  # one file's content in an output; larger ones are named, not read
 MAX_TOTAL_BYTES = 10_000_000  # all contents of one call
 
 
 class Connector(BaseConnector):
-    """Output: `metadata` -> `refs` {name: sha}, `commit`; `clone` -> `commit`, `files`;
-    `get` -> `commit`, `files`, `content` {path: text}, `skipped` (binary or too large)."""
+    """Output: `metadata` -> `refs` {name: sha}, `commit`; `clone` and `pull` -> `commit`,
+    `files`; `get` -> `commit`, `files`, `content` {path: text}, `skipped` (binary or too
+    large)."""
 
     type_name = "GIT"
     inputs = {
-        "command": "metadata, clone or get (default get)",
+        "command": "metadata, clone, pull (the same as clone) or get (default get)",
         "repository_url": "git://, http:// or https:// URL of the repository",
         "ref": "branch or tag (default: the repository's default branch)",
         "files_path": "for get: a path or glob (or a list of them) of the files to read; "

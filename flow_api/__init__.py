@@ -28,28 +28,39 @@ from .exceptions import (
     CloudomationException,
     DependencyFailedError,
     DependencyTimeoutError,
+    EngineException,
+    ExecutionCancel,
     ExecutionEnded,
+    ExecutionError,
+    ExecutionSuccess,
     ExecutionTerminated,
     ExtraInputError,
     FlowApiError,
     InternalError,
     InvalidInputError,
+    LifecycleSignal,
     LimitExceededError,
     LockTimeoutError,
     MessageResponseTimeoutError,
     MissingInputError,
     PermissionDenied,
     ResourceNotFoundError,
+    SchemaValidationError,
     TimeoutExceededError,
 )
 
 __all__ = [
+    "Client",
     "CloudomationException",
     "Connection",
     "DependencyFailedError",
     "DependencyTimeoutError",
+    "EngineException",
     "Execution",
+    "ExecutionCancel",
     "ExecutionEnded",
+    "ExecutionError",
+    "ExecutionSuccess",
     "ExecutionTerminated",
     "ExtraInputError",
     "File",
@@ -57,6 +68,7 @@ __all__ = [
     "FlowApiError",
     "InternalError",
     "InvalidInputError",
+    "LifecycleSignal",
     "LimitExceededError",
     "LockTimeoutError",
     "Message",
@@ -65,6 +77,7 @@ __all__ = [
     "PermissionDenied",
     "ResourceNotFoundError",
     "ReturnWhen",
+    "SchemaValidationError",
     "Setting",
     "System",
     "TimeoutExceededError",
@@ -73,7 +86,7 @@ __all__ = [
 ]
 
 _FIELDS = (
-    "id", "name", "type", "status", "mode", "message", "input_value", "output_value",
+    "id", "name", "type", "status", "state", "mode", "message", "input_value", "output_value",
     "parent_execution_id", "root_execution_id", "created_at", "started_at", "ended_at",
     "modified_at", "creation_time", "flow_id", "flow_name", "user_name", "created_by",
     "connector_type", "is_productive", "is_paused", "priority", "max_runtime_minutes",
@@ -139,11 +152,12 @@ class Execution:
     # --- reading -------------------------------------------------------------------------
     def get(self, *fields: Any, default: Any = None) -> Any:
         """Return a field, or a tuple for several: `get('status')`, `get('status',
-        'message')`. Fields: id, name, type, status, mode, message, input_value,
-        output_value, parent_execution_id, root_execution_id, created_at, started_at,
-        ended_at, modified_at, creation_time, flow_id, flow_name, user_name, created_by,
-        connector_type, is_productive, is_paused, priority, max_runtime_minutes,
-        protect_inputs, protect_outputs, client_name (always None: no clients here).
+        'message')`. Fields: id, name, type, status (also as `state`, its older name), mode,
+        message, input_value, output_value, parent_execution_id, root_execution_id,
+        created_at, started_at, ended_at, modified_at, creation_time, flow_id, flow_name,
+        user_name, created_by, connector_type, is_productive, is_paused, priority,
+        max_runtime_minutes, protect_inputs, protect_outputs, client_name (the
+        installation's name: one installation is one client, see `System.get_own_client`).
         Cached; see `load`. `get('field', value)` whose second argument is no field name
         is the older form: value is the default."""
         fields, default = _split_fields(fields, default)
@@ -381,9 +395,12 @@ class Execution:
     # --- this execution ------------------------------------------------------------------
     def save(
         self, output_value: dict[str, Any] | None = None, name: str | None = None,
-        message: str | None = None,
+        message: str | None = None, *, retention_time: Any = None, expires: Any = None,
     ) -> Execution:
-        """Store outputs (merged into output_value), rename, or set the status message."""
+        """Store outputs (merged into output_value), rename, or set the status message.
+
+        `retention_time` and `expires` (Cloudomation's) are accepted with no effect: ended
+        executions are pruned for the whole installation (AUTOMATION_RETENTION_DAYS)."""
         if output_value is not None and not isinstance(output_value, dict):
             raise FlowApiError("output_value must be a dict")
         self._record = _port.get().save(
@@ -437,11 +454,11 @@ class Execution:
 
     def success(self, message: str | None = None) -> ExecutionEnded:
         """End this execution ENDED_SUCCESS now (use as `return this.success('done')`)."""
-        raise ExecutionEnded("ENDED_SUCCESS", message)
+        raise ExecutionSuccess("ENDED_SUCCESS", message)
 
     def error(self, message: str | None = None) -> ExecutionEnded:
         """End this execution ENDED_ERROR now with `message`."""
-        raise ExecutionEnded("ENDED_ERROR", message)
+        raise ExecutionError("ENDED_ERROR", message)
 
     def end(self, status: str, message: str | None = None) -> ExecutionEnded:
         """End this execution now: `end('success', msg)` or `end('error', msg)` (also
@@ -450,7 +467,7 @@ class Execution:
                  "error": "ENDED_ERROR", "ended_error": "ENDED_ERROR"}.get(str(status).lower())
         if ended is None:
             raise FlowApiError(f"end() takes the status 'success' or 'error', not {status!r}")
-        raise ExecutionEnded(ended, message)
+        raise (ExecutionSuccess if ended == "ENDED_SUCCESS" else ExecutionError)(ended, message)
 
 
 def _text_and_form(
@@ -618,6 +635,21 @@ class Webhook(_Record):
 
 class User(_Record):
     """The user an execution runs for: `.get('name')`."""
+
+
+class Client(_Record):
+    """This installation as Cloudomation's client (tenant) record, read-only
+    (`system.get_own_client()`): `.get('name')` / `.load('name')` is its name, the one
+    `system.get_env_name()` gives. One installation here is one client."""
+
+    def load(self, field: str, default: Any = None) -> Any:
+        """Like `get`, read again."""
+        self._record = _client_record()
+        return self.get(field, default)
+
+
+def _client_record() -> dict[str, Any]:
+    return {"name": _port.get().env_name()}
 
 
 class File:
@@ -846,7 +878,7 @@ class System:
         at; timezone, mode, input_value, start_at, end_at, overlap, enabled as the REST API
         takes them), validated like the API; returns it as the API shows it. Raises
         ValueError naming the field at fault ("cron: ...")."""
-        return _port.get().save_schedule(dict(fields))
+        return _port.get().save_schedule(self._execution_id, dict(fields))
 
     def flow(self, name_or_id: str | int, by: str = "name") -> Flow:
         return Flow(_port.get().flow_record(name_or_id, by), name_or_id, self._execution_id)
@@ -897,12 +929,10 @@ class System:
         """A user by name: `.exists()`, `.get('name' | 'id' | 'is_active')`."""
         return User(_port.get().user_record(str(name)))
 
-    def get_own_client(self) -> Any:
-        """Not available: Cloudomation's client is its tenant record, and one installation
-        here is one client (see `get_env_name()`); raises FlowApiError saying so."""
-        raise FlowApiError(
-            "system.get_own_client() is not available: there are no clients (tenants) here, "
-            "one installation is one client; system.get_env_name() names the installation")
+    def get_own_client(self) -> Client:
+        """This installation as the client record (read-only): `.get('name')` is
+        `get_env_name()`; there are no other clients (tenants) here."""
+        return Client(_client_record())
 
     def get_env_name(self) -> str:
         """The name of this installation (AUTOMATION_ENV_NAME; 'default' when unset)."""

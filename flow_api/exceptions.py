@@ -7,8 +7,10 @@ class FlowApiError(Exception):
     """Base class of the errors that flow_api raises (Cloudomation: CloudomationException)."""
 
 
-# Cloudomation's name for the base class, so `except flow_api.CloudomationException` works.
+# Cloudomation's names for the base class (EngineException is the Engine's), so
+# `except flow_api.CloudomationException` and `except flow_api.EngineException` work.
 CloudomationException = FlowApiError
+EngineException = FlowApiError
 
 
 class InternalError(FlowApiError):
@@ -30,6 +32,12 @@ class MissingInputError(FlowApiError):
 class InvalidInputError(FlowApiError, ValueError):
     """An input was given with a value that is not allowed (also a ValueError, which is
     what the engine's own checks raise, e.g. `system.save_schedule`'s)."""
+
+
+class SchemaValidationError(InvalidInputError):
+    """A value that does not match its schema (Cloudomation's name). Nothing here raises it
+    (flows have no input or output schemas); it exists so that flows catching it load, and
+    `except InvalidInputError` catches it as in Cloudomation."""
 
 
 class LimitExceededError(FlowApiError):
@@ -69,11 +77,17 @@ class LockTimeoutError(TimeoutExceededError):
     """A lock was not acquired within its `timeout`."""
 
 
-class ExecutionEnded(BaseException):
-    """Raised by `this.success()` / `this.error()` to end the handler at once.
+class LifecycleSignal(BaseException):
+    """What ends a handler from inside flow_api: ExecutionEnded (`this.success()` /
+    `this.error()`) and ExecutionTerminated (a cancel or timeout).
 
-    A BaseException, so that a flow's `except Exception` does not swallow it.
+    A BaseException, so that a flow's `except Exception` (or `except
+    CloudomationException`) does not swallow it.
     """
+
+
+class ExecutionEnded(LifecycleSignal):
+    """Raised by `this.success()` / `this.error()` / `this.end()` to end the handler at once."""
 
     def __init__(self, status: str, message: str | None) -> None:
         super().__init__(message)
@@ -81,8 +95,20 @@ class ExecutionEnded(BaseException):
         self.message = message or ""
 
 
-class ExecutionTerminated(BaseException):
+class ExecutionSuccess(ExecutionEnded):
+    """`this.success(...)` (or `this.end('success', ...)`) ends the handler."""
+
+
+class ExecutionError(ExecutionEnded):
+    """`this.error(...)` (or `this.end('error', ...)`) ends the handler."""
+
+
+class ExecutionTerminated(LifecycleSignal):
     """The execution was cancelled or timed out; raised into the flow to stop it."""
+
+
+# Cloudomation's name of the signal a cancel raises (here a timeout raises it too).
+ExecutionCancel = ExecutionTerminated
 
 
 class ExecutionParked(BaseException):

@@ -53,6 +53,7 @@ def record(execution: Execution) -> dict[str, Any]:
         "name": execution.name,
         "type": execution.type,
         "status": execution.status,
+        "state": execution.status,  # the older name flows still read (`load('state')`)
         "mode": execution.mode,
         "message": execution.message,
         "input_value": execution.input_value,
@@ -73,7 +74,8 @@ def record(execution: Execution) -> dict[str, Any]:
         "max_runtime_minutes": execution.timeout / 60 if execution.timeout else None,
         "protect_inputs": list(execution.protect_inputs or []),
         "protect_outputs": list(execution.protect_outputs or []),
-        "client_name": None,  # no clients (tenants) here: one installation is one client
+        # One installation is one client (tenant): system.get_own_client() names it so too.
+        "client_name": str(settings.AUTOMATION["ENV_NAME"]),
     }
     for field in ("flow", "user"):
         known, name = _related_name(execution, field)

@@ -2,7 +2,8 @@
 connections, webhooks, executions.
 
 Every change needs the Django model permission the REST API asks for (`add_`, `change_`,
-`delete_<model>`), of the user the execution runs for; every listing needs `view_<model>`.
+`delete_<model>`), of the user the execution runs for; every listing, and every read of one
+record, needs `view_<model>`.
 An execution without a user (a schedule's, an error handler's) is the installation's own:
 it may use settings and files as it always could, and nothing else.
 """
@@ -67,6 +68,8 @@ def _label(kind: str) -> str:
 def require(execution: Execution, kind: str, action: str, name: Any = "") -> None:
     """Refuse (PermissionDenied naming the permission) unless the execution's user has
     `action` (view, add, change, delete) on the model of `kind`."""
+    if kind not in _MODELS:
+        raise FlowApiError(f"no record kind {kind!r}")
     user = execution.user
     if user is None and kind in _SHARED_DATA:
         return
@@ -303,9 +306,12 @@ def save_record(execution: Execution, kind: str, name: str, fields: dict[str, An
     return connection_record(instance)  # type: ignore[arg-type]
 
 
-def setting_change(execution: Execution, op: str, name: str) -> None:
-    """The permission check of a setting operation (save, delete, list_append)."""
-    if op in ("save", "list_append"):
+def require_setting(execution: Execution, op: str, name: str) -> None:
+    """The permission check of a setting operation: reading it (get, exists, record) needs
+    what listing settings needs; save, list_append and delete their change permission."""
+    if op in ("get", "exists", "record"):
+        require(execution, "setting", "view", name)
+    elif op in ("save", "list_append"):
         exists = Setting.objects.filter(name=name).exists()
         require(execution, "setting", "change" if exists else "add", name)
     elif op == "delete":

@@ -17,7 +17,7 @@ def test_get_and_load_of_several_fields_return_a_tuple(make_flow, run_flow) -> N
             child = this.flow('child')
             name, status = child.get('name', 'status')
             loaded = child.load('status', 'message')
-            return {'get': [name, status], 'load': list(loaded),
+            return {'get': [name, status], 'load': list(loaded), 'state': child.load('state'),
                     'is_tuple': isinstance(loaded, tuple),
                     'one': child.get('status'),
                     'old_default': child.get('message', 'none'),
@@ -27,7 +27,7 @@ def test_get_and_load_of_several_fields_return_a_tuple(make_flow, run_flow) -> N
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value == {
         "get": ["child", "ENDED_SUCCESS"], "load": ["ENDED_SUCCESS", "half way"],
-        "is_tuple": True, "one": "ENDED_SUCCESS", "old_default": "half way",
+        "state": "ENDED_SUCCESS", "is_tuple": True, "one": "ENDED_SUCCESS", "old_default": "half way",
         "missing_default": True,
     }
 
@@ -50,7 +50,7 @@ def test_the_record_fields_of_cloudomation_are_there(make_flow, run_flow, admin)
     assert out["is_productive"] is True and out["is_paused"] is False
     assert out["priority"] == "high"
     assert out["flow_id"] == ended.flow_id and out["created_by"] == admin.pk
-    assert out["client_name"] is None
+    assert out["client_name"] == "default"  # the installation, as system.get_own_client()
 
 
 def test_an_unknown_field_is_refused_naming_the_known_ones(make_flow, run_flow) -> None:
@@ -105,6 +105,20 @@ def test_system_user_and_env_name(make_flow, run_flow, admin) -> None:
     assert ended.status == "ENDED_SUCCESS", ended.message
     assert ended.output_value == {"name": "root", "active": True, "nobody": False,
                                   "own": "root", "env": "default"}
+
+
+def test_save_accepts_retention_time_and_expires_with_no_effect(make_flow, run_flow) -> None:
+    make_flow("keeper", """
+        def handler(system, this):
+            this.save(retention_time=1)
+            this.save(output_value={'kept': True}, expires='2030-01-01T00:00:00+00:00')
+            this.save(name='renamed', message='half way', retention_time=1, expires=None)
+            return {'name': this.load('name')}
+        """)
+    ended = run_flow("keeper")
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    assert ended.output_value == {"kept": True, "name": "renamed"}
+    assert ended.name == "renamed"
 
 
 def test_flow_api_is_bound_without_an_import(make_flow, run_flow) -> None:

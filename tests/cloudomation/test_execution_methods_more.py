@@ -1,5 +1,6 @@
 """More of Cloudomation's execution methods: `pause()` and resuming (by `run_async()` or
-the API), `webhook_html_response(html)`, `archive()`, and `system.get_own_client()`."""
+the API), `webhook_html_response(html)`, `archive()`, and `system.get_own_client()` (this
+installation, read-only)."""
 
 from __future__ import annotations
 
@@ -225,9 +226,15 @@ def test_archive_is_accepted_and_changes_nothing(make_flow, run_flow, api):
     assert shown.status_code == 200 and shown.json()["status"] == "ENDED_SUCCESS"
 
 
-def test_get_own_client_is_not_available_and_says_why(make_flow, run_flow):
-    make_flow("client", "def handler(system, this):\n    system.get_own_client().get('name')\n")
+def test_get_own_client_is_this_installation_read_only(make_flow, run_flow):
+    make_flow("client", """
+        def handler(system: flow_api.System, this: flow_api.Execution):
+            client = system.get_own_client()
+            return {'name': client.get('name'), 'loaded': client.load('name'),
+                    'env': system.get_env_name(), 'client_name': this.get('client_name'),
+                    'savable': hasattr(client, 'save')}
+        """)
     ended = run_flow("client")
-    assert ended.status == "ENDED_ERROR"
-    assert "system.get_own_client() is not available: there are no clients" in ended.message
-    assert "line 2" in ended.message
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    assert ended.output_value == {"name": "default", "loaded": "default", "env": "default",
+                                  "client_name": "default", "savable": False}

@@ -1,7 +1,8 @@
 """Records a flow lists and changes the way Cloudomation's flows do (`system.flows()`,
 `system.executions(filter=...)`, `system.flow(name).save(script=...)`, `webhook.save(
 is_enabled=...)`, `setting.save(value=, description=)`, ...), on a real worker, as users of
-the three groups: a change needs the user's model permission, as in the REST API."""
+the three groups: a change needs the user's model permission, and a listing or a read of
+one record the view permission, as in the REST API."""
 
 from __future__ import annotations
 
@@ -202,7 +203,8 @@ def test_an_execution_without_a_user_uses_settings_but_changes_no_flow(make_flow
         """)
     ended = run_flow("scheduled")  # as a schedule starts it: no user
     assert ended.status == "ENDED_ERROR"
-    assert "an execution without a user may not change flow 'target'" in ended.message
+    # Reading the flow, before its save, is refused already: it needs view_flow.
+    assert "an execution without a user may not view flow 'target'" in ended.message
     assert Setting.objects.get(name="last-run").value == ended.pk
     assert Flow.objects.get(name="target").revision == 1
 
@@ -218,3 +220,36 @@ def test_a_connection_is_validated_as_the_api_validates_it(make_flow, run_flow, 
     assert ended.status == "ENDED_ERROR"
     assert "InvalidInputError" in ended.message and named in ended.message
     assert not Connection.objects.filter(name="c").exists()
+
+
+@pytest.mark.parametrize(("read", "listing", "permission"), [
+    ("system.flow('target').get('script')", "system.flows()", "executions.view_flow"),
+    ("system.flow({target_id}, by='id').get('name')", "system.flows()", "executions.view_flow"),
+    ("system.webhook('github').get('is_enabled')", "system.webhooks()", "executions.view_webhook"),
+    ("system.setting('answer').get('value')", "system.settings()", "executions.view_setting"),
+    ("system.setting('answer').exists()", "system.settings()", "executions.view_setting"),
+    ("system.connection('api').get('value')", None, "connectors.view_connection"),
+])
+def test_reading_one_record_needs_the_view_permission_a_listing_needs(
+        make_flow, run_flow, user_in, read, listing, permission) -> None:
+    target = make_flow("target", "def handler(system, this):\n    pass\n")
+    Webhook.objects.create(name="github", flow=target, enabled=True)
+    Setting.objects.create(name="answer", value=42)
+    Connection.objects.create(name="api", connector_type="REST", value={"url": "http://127.0.0.1:9"})
+    read = read.format(target_id=target.pk)
+    make_flow("reader", f"def handler(system, this):\n    return {{'read': {read}}}\n")
+    nobody = user_in(None)
+
+    refused = run_flow("reader", user=nobody)
+
+    assert refused.status == "ENDED_ERROR" and refused.output_value == {}
+    assert "PermissionDenied" in refused.message and "line 2" in refused.message
+    assert f"user {nobody.username!r} may not view " in refused.message
+    assert f"that needs the permission {permission}" in refused.message
+    if listing is not None:  # the same refusal as the listing's
+        make_flow("lister", f"def handler(system, this):\n    {listing}\n")
+        listed = run_flow("lister", user=nobody)
+        assert listed.status == "ENDED_ERROR" and "PermissionDenied" in listed.message
+        assert f"that needs the permission {permission}" in listed.message
+    read_by_viewer = run_flow("reader", user=user_in("Viewers"))
+    assert read_by_viewer.status == "ENDED_SUCCESS", read_by_viewer.message

@@ -15,7 +15,7 @@ import pytest
 
 from executions.models import ExecutionLog
 
-from ..connector_peers import GitPeer, git_daemon, git_repository, http_server
+from ..connector_peers import GitPeer, git, git_daemon, git_repository, http_server
 
 pytestmark = [
     pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker"),
@@ -78,6 +78,40 @@ def test_metadata_lists_the_refs_and_clone_reads_a_tag(make_flow, run_flow, repo
     assert out["old_message"] == "first" and out["tag_sha"] == out["old_sha"]
 
 
+PULL = """
+    def handler(system: flow_api.System, this: flow_api.Execution, inputs: dict):
+        pulled = this.task('GIT', inputs={
+            'command': 'pull',
+            'repository_url': inputs['url'],
+            'ref': 'main',
+        })
+        output = pulled.get('output_value')
+        return {'sha': output['commit']['sha'], 'message': output['commit']['message'],
+                'files': output['files']}
+"""
+
+
+def test_pull_brings_the_repository_up_to_date(make_flow, run_flow, repo):
+    make_flow("git-pull", PULL)
+    first = run_flow("git-pull", {"url": repo.url("flows.git")})
+    assert first.status == "ENDED_SUCCESS", first.message
+    assert first.output_value["message"] == "second\n\nwith a body"
+
+    # Someone pushes a commit: the next pull reports it and its files.
+    work = repo.base / "flows.git-work"
+    (work / "flows" / "new.py").write_text("print('new')\n")
+    git("add", "-A", cwd=work)
+    git("commit", "--quiet", "-m", "third", cwd=work)
+    git("push", "--quiet", str(repo.base / "flows.git"), "main", cwd=work)
+
+    second = run_flow("git-pull", {"url": repo.url("flows.git")})
+    assert second.status == "ENDED_SUCCESS", second.message
+    out = second.output_value
+    assert out["message"] == "third" and out["sha"] != first.output_value["sha"]
+    assert out["sha"] == git("rev-parse", "main", cwd=repo.base / "flows.git").strip()
+    assert out["files"] == ["README.md", "flows/bye.py", "flows/hello.py", "flows/new.py", "logo.png"]
+
+
 def test_a_missing_ref_a_local_path_a_bad_command_and_a_missing_repository_end_in_errors(make_flow, run_flow, repo):
     make_flow("git-bad", """
         def handler(system, this, inputs):
@@ -91,7 +125,7 @@ def test_a_missing_ref_a_local_path_a_bad_command_and_a_missing_repository_end_i
     assert local.status == "ENDED_ERROR"
     assert "only git://, http:// and https:// repositories are allowed" in local.message
     wrong = run_flow("git-bad", {"repository_url": repo.url("flows.git"), "command": "push"})
-    assert "command must be one of metadata, clone, get, not 'push'" in wrong.message
+    assert "command must be one of metadata, clone, pull, get, not 'push'" in wrong.message
     gone = run_flow("git-bad", {"repository_url": repo.url("nothing.git")})
     assert gone.status == "ENDED_ERROR" and "git clone failed" in gone.message
 
