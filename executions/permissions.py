@@ -99,6 +99,17 @@ def may_start(user: Any, mode: str) -> bool:
     return bool(user and user.is_authenticated and user.has_perm(start_permission(mode)))
 
 
+def owner_refusal(owner: Any, mode: str) -> str:
+    """Why `owner` may no longer start `mode` executions on behalf of a record they own (a
+    webhook, a schedule), "" if they may: such records act with their owner's current
+    rights, never with those they were made with."""
+    if not owner.is_active:
+        return f"its owner {owner.get_username()!r} is deactivated"
+    if not may_start(owner, mode):
+        return f"its owner {owner.get_username()!r} may no longer start {mode} executions"
+    return ""
+
+
 def may_cancel(user: Any, execution: Any) -> bool:
     """Operators cancel any execution; whoever may start its mode may cancel it too."""
     return bool(

@@ -1,5 +1,6 @@
 """Schedules in the admin: list, enable and disable, each one's next five fire times, its
-firing history and a "Run now" button.
+firing history and a "Run now" button. A schedule whose owner may no longer start its mode
+shows as orphaned, as webhooks do (its firings end in error saying why).
 
 Message forms have their own admin module (admin_messages).
 """
@@ -23,7 +24,13 @@ from django.views.decorators.http import require_POST
 from .. import permissions, schedules
 from ..models import Execution, Schedule
 from .executions import status_badge
-from .views import execution_url, format_duration, warn_if_unserved
+from .views import (
+    execution_url,
+    format_duration,
+    owner_state_text,
+    warn_if_not_sent,
+    warn_if_unserved,
+)
 
 # How many firings the schedule page lists, newest first.
 HISTORY_ROWS = 15
@@ -32,11 +39,12 @@ HISTORY_ROWS = 15
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
     list_display = ["name", "flow", "enabled", "cron", "interval_seconds", "at", "timezone",
-                    "overlap", "last_fired_at", "next_fire_at"]
+                    "overlap", "owner", "owner_state", "last_fired_at", "next_fire_at"]
+    list_select_related = ["flow", "owner"]
     list_filter = ["enabled", "mode", "overlap"]
     search_fields = ["name", "flow__name"]
-    readonly_fields = ["last_fired_at", "next_fire_at", "next_five", "firing_history",
-                       "periodic_task"]
+    readonly_fields = ["owner", "owner_state", "last_fired_at", "next_fire_at", "next_five",
+                       "firing_history", "periodic_task"]
     actions = ["enable", "disable"]
     change_form_template = "admin/executions/schedule/change_form.html"
 
@@ -50,6 +58,13 @@ class ScheduleAdmin(admin.ModelAdmin):
     @admin.action(description="Disable selected schedules")
     def disable(self, request: HttpRequest, queryset: QuerySet[Schedule]) -> None:
         schedules.set_enabled(queryset, False)
+
+    @admin.display(description="owner state")
+    def owner_state(self, schedule: Schedule) -> str:
+        """Firings run with the owner's current rights: say when they no longer can."""
+        if schedule.owner_id is None:
+            return "— (no owner: fires without a user)"
+        return owner_state_text(schedules.orphaned(schedule))
 
     @admin.display(description="Next five fire times")
     def next_five(self, schedule: Schedule) -> str:
@@ -108,6 +123,8 @@ class ScheduleAdmin(admin.ModelAdmin):
         ]
 
     def save_model(self, request: HttpRequest, obj: Schedule, form: Any, change: bool) -> None:
+        if not change:
+            obj.owner = request.user  # type: ignore[assignment]
         super().save_model(request, obj, form, change)
         warn_if_unserved(request, obj)
 
@@ -128,5 +145,6 @@ def schedule_run_now_view(model_admin: ScheduleAdmin, request: HttpRequest, obje
     if execution is None:  # pragma: no cover - a manual firing always records one
         messages.error(request, f"{schedule.name} was not fired.")
         return HttpResponseRedirect(reverse("admin:executions_schedule_change", args=[schedule.pk]))
+    warn_if_not_sent(request, execution)
     messages.success(request, f"Fired {schedule.name} now: execution {execution.pk}.")
     return HttpResponseRedirect(execution_url(execution))

@@ -20,6 +20,7 @@ import redis
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery, TextField, Window
 from django.db.models.functions import MD5, Cast
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -32,6 +33,7 @@ from django.utils.http import urlencode
 
 from .. import flow_packages, permissions
 from ..engine import broker, workers_status
+from ..engine.dispatch import send_warning
 from ..engine.ending import cancel_execution, pause_execution, resume_execution
 from ..engine.queues import celery_queue, default_group
 from ..engine.records import shown_inputs, shown_message, shown_outputs
@@ -114,10 +116,24 @@ def start_flow(request: HttpRequest, flow: Flow, mode: str, inputs: dict[str, An
     """Start `flow` for the admin user; raises PermissionDenied or StartError."""
     if not may_start(request.user, mode):
         raise PermissionDenied(f"You may not start {mode} executions.")
-    return start_execution(
+    execution = start_execution(
         flow=flow, input_value=inputs, mode=mode, user=request.user,
         trigger=Execution.Trigger.ADMIN,
     )
+    warn_if_not_sent(request, execution)
+    return execution
+
+
+def warn_if_not_sent(request: HttpRequest, execution: Execution) -> None:
+    """A warning message when the broker did not take a started execution's message: it is
+    accepted all the same (PENDING; the reconciler sends it). Asked once the transaction
+    commits, as the message is sent only then (the change form's Run runs in its save's)."""
+    def warn() -> None:
+        warning = send_warning(execution)
+        if warning:
+            messages.warning(request, f"Execution {execution.pk}: {warning}.")
+
+    transaction.on_commit(warn)
 
 
 # --- Flow pages ------------------------------------------------------------------------------
@@ -191,6 +207,7 @@ def flow_helper_view(
             if exc.not_found else ""
         messages.error(request, f"Cannot start the {helper} helper: {exc.message}{hint}")
         return HttpResponseRedirect(flow_url(flow))
+    warn_if_not_sent(request, execution)
     deadline = time.monotonic() + HELPER_FORM_WAIT
     while time.monotonic() < deadline:
         if Message.objects.filter(execution_id=execution.pk).exists():
@@ -372,6 +389,12 @@ def warn_if_unserved(request: HttpRequest, record: Any) -> None:
     warning = workers_status.save_warning(record)
     if warning:
         messages.warning(request, f"{record}: {warning}")
+
+
+def owner_state_text(reason: str) -> str:
+    """The "owner" column of webhooks and schedules: they act with their owner's current
+    rights, so say when the owner no longer has them (`reason`, "" when it has)."""
+    return f"orphaned: {reason}" if reason else "ok"
 
 
 # A log entry longer than this (or of several lines) is shown folded: its first line, and
@@ -643,6 +666,7 @@ def execution_rerun_view(
     except StartError as exc:
         messages.error(request, f"Cannot run execution {execution.pk} again: {exc.message}")
         return HttpResponseRedirect(execution_url(execution))
+    warn_if_not_sent(request, new)
     revision = f" (revision {new.flow_revision})" if new.flow_revision else ""
     messages.success(
         request, f"Started execution {new.pk}{revision}, a new run of execution {execution.pk}."

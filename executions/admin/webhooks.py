@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from .. import webhooks
 from ..models import Execution, Webhook
 from ..permissions import may_start
-from .views import warn_if_unserved
+from .views import owner_state_text, warn_if_unserved
 
 KEY_PLACEHOLDER = "$WEBHOOK_KEY"
 
@@ -102,8 +102,7 @@ class WebhookAdmin(admin.ModelAdmin):
     @admin.display(description="owner")
     def owner_state(self, obj: Webhook) -> str:
         """Calls act with the owner's current rights: say when they no longer can."""
-        reason = webhooks.orphaned(obj)
-        return f"orphaned: {reason}" if reason else "ok"
+        return owner_state_text(webhooks.orphaned(obj))
     change_form_template = "admin/executions/webhook/change_form.html"
 
     class Media:

@@ -349,11 +349,21 @@ _EXECUTION_ARGUMENTS = {
     # Files and records are read and changed as the calling execution's user (stored.py).
     "file": ("execution_id", 0, "self"), "records": ("execution_id", 0, "self"),
     "save_record": ("execution_id", 0, "self"),
+    "save_schedule": ("execution_id", 0, "self"),  # owned by the calling execution's user
+}
+
+
+# Calls that read one flow, connection or webhook: its kind (None: the call's first
+# argument, `kind`), and which argument names it.
+_RECORD_READS = {
+    "flow_record": ("flow", "key", 0), "connection_record": ("connection", "name", 0),
+    "record_of": (None, "name", 1),
 }
 
 
 def _allowed(execution: Execution, method: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Refuse a call that names an execution outside what the flow may touch."""
+    """Refuse a call that names an execution outside what the flow may touch, or reads or
+    changes a record its user may not."""
     if method == "wait":
         ids = kwargs.get("ids", args[1] if len(args) > 1 else [])
         for other in ids if isinstance(ids, list) else []:
@@ -362,14 +372,20 @@ def _allowed(execution: Execution, method: str, args: list[Any], kwargs: dict[st
         owner = Message.objects.filter(pk=kwargs["id"]).values_list("execution_id", flat=True).first()
         if owner is not None:
             _may_touch(execution, owner, "view")
-    if method == "setting":  # changing a setting needs its model permission (stored.py)
+    if method == "setting":  # reading or changing a setting needs its model permission (stored.py)
         op = kwargs.get("op", args[0] if args else None)
         name = kwargs.get("name", args[1] if len(args) > 1 else None)
-        stored.setting_change(execution, str(op), str(name))
+        stored.require_setting(execution, str(op), str(name))
     if method == "setting_lock" and kwargs.get("op", args[1] if len(args) > 1 else None) == "acquire":
         # Taking a lock writes the setting (and creates a missing one): a change of it.
         name = kwargs.get("name", args[2] if len(args) > 2 else None)
-        stored.setting_change(execution, "save", str(name))
+        stored.require_setting(execution, "save", str(name))
+    if method in _RECORD_READS:  # reading one record needs what listing them needs (stored.py)
+        kind, argument, position = _RECORD_READS[method]
+        if kind is None:
+            kind = kwargs.get("kind", args[0] if args else None)
+        name = kwargs.get(argument, args[position] if len(args) > position else None)
+        stored.require(execution, str(kind), "view", "" if name is None else name)
     if method == "executions" and not _user_may(execution, "view"):
         raise exceptions.PermissionDenied(
             f"the user of execution {execution.pk} may not list executions")

@@ -364,6 +364,8 @@ class EnginePort:
                 time.sleep(pause if left is None else min(pause, left))
             delay = min(delay * 1.5, _LOCK_POLL_MAX_SECONDS)
 
+    # Reading a setting, a flow, a connection or a webhook needs the user's view permission,
+    # as listing them does: executions.engine.hosts checks it (stored.require) before the call.
     def flow_record(self, key: Any, by: str) -> dict[str, Any] | None:
         if by not in ("name", "id"):
             raise FlowApiError("by must be 'name' or 'id'")
@@ -441,23 +443,25 @@ class EnginePort:
             return _message_ops(op, execution, step, **kwargs)
 
     # --- schedules -----------------------------------------------------------------------
-    def save_schedule(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def save_schedule(self, execution_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """A schedule a flow makes is owned by the execution's user: it fires with that
+        user's rights at each firing (executions.schedules.firing)."""
         if _save_schedule is None:
             raise FlowApiError("schedules are not available here")
         with self._shielded():
-            return _save_schedule(fields)
+            return _save_schedule(fields, owner=self._execution(execution_id).user)
 
 
 # The features behind two of the port's calls: message forms and schedules live in rooms
 # above the engine (executions.messages, executions.schedules), which plug themselves in
 # at start (executions.signals) instead of the engine importing them.
 _message_ops: Callable[..., dict[str, Any]] | None = None
-_save_schedule: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+_save_schedule: Callable[..., dict[str, Any]] | None = None
 
 
 def install_features(
     *, message_ops: Callable[..., dict[str, Any]],
-    save_schedule: Callable[[dict[str, Any]], dict[str, Any]],
+    save_schedule: Callable[..., dict[str, Any]],
 ) -> None:
     """Plug in the features the port's `message` and `save_schedule` calls reach."""
     global _message_ops, _save_schedule

@@ -55,6 +55,8 @@ class Schedule(models.Model):
     Each schedule owns one django-celery-beat `PeriodicTask`, written only by
     `executions.schedules` (kept in step on save, enable, disable and delete). Each firing
     is a SCHEDULE execution; (schedule, fire time) is unique, so a firing happens once.
+    A firing runs as its `owner` and ends in error when the owner may no longer start the
+    schedule's mode (`executions.schedules.firing.orphaned`).
     """
 
     class Overlap(models.TextChoices):
@@ -91,6 +93,12 @@ class Schedule(models.Model):
     overlap = models.CharField(
         max_length=16, choices=Overlap.choices, default=Overlap.ALLOW,
         help_text="What a firing does while the previous one still runs.",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", editable=False,
+        help_text="On whose behalf its firings run, with their current rights (who created it); "
+        "empty: they run without a user.",
     )
     last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
     next_fire_at = models.DateTimeField(null=True, blank=True, editable=False)

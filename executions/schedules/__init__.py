@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from .beat import FIRE_TASK, delete_periodic_tasks, set_enabled, sync, sync_many
-from .firing import fire, run
+from .firing import fire, orphaned, run
 from .saving import ScheduleSerializer, save_schedule
 from .scheduler import BeatScheduler, ScheduleEntry
 from .times import (
@@ -40,6 +40,7 @@ __all__ = [
     "latest_fire_at_or_before",
     "next_fire_after",
     "next_fire_at",
+    "orphaned",
     "run",
     "save_schedule",
     "set_enabled",

@@ -1,6 +1,11 @@
 """What one firing does: `fire` records one SCHEDULE execution per (schedule, fire time),
 which a unique constraint makes impossible to start twice; `run` (the runner's builtin for
 SCHEDULE executions) starts the schedule's flow as its child and waits for it.
+
+A firing runs as the schedule's owner (its child inherits the user), with the owner's rights
+when it runs: one whose owner was deactivated or may no longer start the schedule's mode ends
+in error saying so. A schedule without an owner (made before owners, or by a command) fires
+without a user.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from ..engine.guard import guard
 from ..engine.start import StartError, start_execution
 from ..engine.waiting import wait_for
 from ..models import Execution, Schedule
+from ..permissions import owner_refusal
 from .times import ScheduleError, latest_fire_at_or_before, next_fire_at
 
 log = logging.getLogger(__name__)
@@ -44,7 +50,7 @@ def fire(
     DatabaseScheduler gives us). Returns the new execution, or None when there was nothing
     to fire (disabled, outside its bounds, or that fire time was started already).
     """
-    schedule = Schedule.objects.select_related("flow").filter(pk=schedule_id).first()
+    schedule = Schedule.objects.select_related("flow", "owner").filter(pk=schedule_id).first()
     if schedule is None:
         log.warning("schedule %s fired but no longer exists", schedule_id)
         return None
@@ -72,6 +78,7 @@ def fire(
                 schedule=schedule,
                 scheduled_for=moment,
                 mode=schedule.mode,
+                user=schedule.owner,
                 trigger=Execution.Trigger.SCHEDULE,
                 trigger_ref=schedule.name,
             )
@@ -97,7 +104,8 @@ def run(execution: Execution) -> dict[str, Any]:
     its child and wait for it, running it inline in this process when this worker serves
     its queue; ends like the flow ended. Applies the schedule's overlap policy first."""
     schedule = (
-        Schedule.objects.select_related("flow").filter(pk=execution.schedule_id or 0).first()
+        Schedule.objects.select_related("flow", "owner")
+        .filter(pk=execution.schedule_id or 0).first()
     )
     if schedule is None:
         raise ScheduleError(f"schedule {execution.trigger_ref!r} was deleted")
@@ -112,6 +120,9 @@ def run(execution: Execution) -> dict[str, Any]:
             metrics.observe_schedule_lag(
                 (execution.started_at - execution.scheduled_for).total_seconds()
             )
+        reason = orphaned(schedule)
+        if reason:  # checked before the overlap policy: it cancels nothing either
+            raise ScheduleError(f"schedule {schedule.name!r} is orphaned: {reason}")
         skipped = _apply_overlap(schedule, execution, scheduled_at)
         if skipped is not None:
             return skipped
@@ -141,6 +152,14 @@ def run(execution: Execution) -> dict[str, Any]:
         )
     execution.message = f"flow {schedule.flow.name!r} ran as execution {child.pk}"
     return {"execution": child.pk, "scheduled_at": scheduled_at, "status": child.status}
+
+
+def orphaned(schedule: Schedule) -> str:
+    """Why the schedule's firings may not run on its owner's behalf any more ("" if they
+    may, or when it has no owner: such a schedule fires without a user, as before owners)."""
+    if schedule.owner is None:
+        return ""
+    return owner_refusal(schedule.owner, schedule.mode)
 
 
 def _apply_overlap(

@@ -23,12 +23,18 @@ class ScheduleSerializer(serializers.ModelSerializer):
     cron = serializers.CharField(required=False, allow_blank=True, default="")
     timezone = serializers.CharField(required=False)
     interval_seconds = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    owner: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True,
+        help_text="On whose behalf its firings run, with their current rights (who created "
+        "it); null: they run without a user.",
+    )
 
     class Meta:
         model = Schedule
         fields = [
             "name", "flow", "input_value", "mode", "enabled", "cron", "interval_seconds", "at",
-            "timezone", "start_at", "end_at", "overlap", "last_fired_at", "next_fire_at",
+            "timezone", "start_at", "end_at", "overlap", "owner", "last_fired_at",
+            "next_fire_at",
         ]
         read_only_fields = ["last_fired_at", "next_fire_at"]
 
@@ -77,13 +83,17 @@ class ScheduleSerializer(serializers.ModelSerializer):
         return attrs
 
 
-def save_schedule(data: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+def save_schedule(
+    data: dict[str, Any], name: str | None = None, *, owner: Any = None
+) -> dict[str, Any]:
     """Create (or, with `name`, update) a schedule from plain data, validated like the API;
-    raises ValueError naming the field. Flows reach it as `system.save_schedule(...)`."""
+    raises ValueError naming the field. Flows reach it as `system.save_schedule(...)`: a
+    schedule a flow creates is owned by the flow's user (`owner`; None: no owner, it fires
+    without a user)."""
     instance = Schedule.objects.filter(name=name).first() if name else None
     serializer = ScheduleSerializer(instance, data=data, partial=instance is not None)
     if not serializer.is_valid():
         field, errors = next(iter(serializer.errors.items()))
         raise ValueError(f"{field}: {' '.join(str(e) for e in errors)}")
-    serializer.save()
+    serializer.save(**({"owner": owner} if instance is None else {}))
     return dict(serializer.data)

@@ -52,7 +52,7 @@ from ..engine.records import execution_json
 from ..engine.start import StartError, start_execution
 from ..engine.waiting import wait_for_started
 from ..models import Execution, Webhook
-from ..permissions import may_start
+from ..permissions import owner_refusal
 
 KEY_HEADER = "X-Webhook-Key"
 # Never handed to the flow: they authenticate the caller.
@@ -185,14 +185,9 @@ def _request_digest(input_value: dict[str, Any], body: bytes, is_json: bool) -> 
 def orphaned(webhook: Webhook) -> str:
     """Why the webhook may not start executions on its owner's behalf any more ("" if it
     may): a webhook acts with its owner's current rights, never with those it was made with."""
-    owner = webhook.user
-    if owner is None:
+    if webhook.user is None:
         return "it has no owner (its creator was deleted)"
-    if not owner.is_active:
-        return f"its owner {owner.get_username()!r} is deactivated"
-    if not may_start(owner, webhook.mode):
-        return f"its owner {owner.get_username()!r} may no longer start {webhook.mode} executions"
-    return ""
+    return owner_refusal(webhook.user, webhook.mode)
 
 
 def _check_owner(webhook: Webhook) -> None:

@@ -95,7 +95,7 @@ def test_the_api_creates_a_schedule_and_shows_its_next_fire_time(api, flow):
     # `warning` too when no worker serves the flow's queue (none runs for this test).
     assert set(body) - {"warning"} == {
         "name", "flow", "input_value", "mode", "enabled", "cron", "interval_seconds", "at",
-        "timezone", "start_at", "end_at", "overlap", "last_fired_at", "next_fire_at",
+        "timezone", "start_at", "end_at", "overlap", "owner", "last_fired_at", "next_fire_at",
     }
     assert body["next_fire_at"] and body["last_fired_at"] is None
     assert api.get("/api/schedules/nightly/").json()["cron"] == "30 2 * * *"
