@@ -886,6 +886,8 @@ class System:
     def connection(self, name: str) -> Connection:
         return Connection(_port.get().connection_record(name), name, self._execution_id)
 
+    connector = connection  # Cloudomation Engine 7+'s name of the same record
+
     def message(
         self, subject: str | int | None = None, body: dict[str, Any] | str | None = None,
         message_type: str | None = None, *, message: str | None = None,

@@ -130,7 +130,7 @@ def test_a_developers_flow_saves_a_connection(make_flow, run_flow, user_in) -> N
         def handler(system, this):
             system.connection('api').save(connection_type='REST',
                                           value={'url': 'http://127.0.0.1:9'})
-            return system.connection('api').get('value')
+            return system.connector('api').get('value')  # Engine 7+'s name, the same record
         """)
     ended = run_flow("connect-setup", user=user_in("Developers"))
     assert ended.status == "ENDED_SUCCESS", ended.message
