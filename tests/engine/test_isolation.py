@@ -348,6 +348,72 @@ def test_cancel_reaches_a_flow_that_ignores_it(developer):
     assert time.monotonic() - started < grace + 5
 
 
+def _start(developer, source: str, inputs: dict | None = None) -> int:
+    answer = developer.post("/api/executions/", {
+        "type": "SCRIPT", "mode": "development", "script": textwrap.dedent(source),
+        "input_value": inputs or {},
+    }, format="json")
+    assert answer.status_code == 201, answer.content
+    return answer.json()["id"]
+
+
+def test_a_cancel_stops_a_flow_that_blocks_its_signal_and_everything_it_started(developer, worker):
+    from executions import engine
+    from executions.models import Execution, ExecutionLog
+
+    marker = f"300.{uuid.uuid4().int % 10**9}"
+    pk = _start(developer, """
+        import os, signal, subprocess, time
+
+        def handler(system, this, inputs):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})  # deaf to the interrupt
+            for _ in range(5):
+                subprocess.Popen(['sleep', inputs['marker']])
+                subprocess.Popen(['sleep', inputs['marker']], start_new_session=True)
+            if os.fork() == 0:  # a daemon the classic way: fork, setsid, fork
+                os.setsid()
+                if os.fork() == 0:
+                    os.execvp('sleep', ['sleep', inputs['marker']])
+                os._exit(0)
+            this.log('started')
+            while True:
+                time.sleep(0.05)
+    """, {"marker": marker})
+    wait_until(lambda: ExecutionLog.objects.filter(execution_id=pk, text="started").exists(), 30)
+    assert len(_processes_with(marker)) >= 11
+
+    engine.cancel_execution(pk)
+
+    assert Execution.objects.get(pk=pk).status == "ENDED_CANCELLED"
+    grace = settings.AUTOMATION["CANCEL_GRACE_SECONDS"]
+    wait_until(lambda: not _processes_with(marker), timeout=grace + 5, interval=0.1)
+    assert worker.wait_idle(5)  # its host was killed: the process runs nothing any more
+
+
+def test_a_flow_that_catches_its_cancel_cannot_write_after_it(developer, worker):
+    from executions import engine
+    from executions.models import Execution, Setting
+
+    pk = _start(developer, """
+        import time
+
+        def handler(system, this):
+            system.setting('before-cancel').save(value='written')  # it may write settings
+            try:
+                while True:
+                    time.sleep(0.05)
+            except BaseException:
+                system.setting('after-cancel').save(value='written')  # refused: it was cancelled
+    """)
+    wait_until(lambda: Setting.objects.filter(name="before-cancel").exists(), 30)
+
+    engine.cancel_execution(pk)
+
+    assert worker.wait_idle(settings.AUTOMATION["CANCEL_GRACE_SECONDS"] + 5)  # it stopped
+    assert Execution.objects.get(pk=pk).status == "ENDED_CANCELLED"
+    assert not Setting.objects.filter(name="after-cancel").exists()
+
+
 def test_a_user_who_may_only_try_cannot_read_other_executions_or_their_forms(django_user_model):
     from django.contrib.auth.models import Permission
 
