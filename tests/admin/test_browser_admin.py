@@ -64,10 +64,15 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
     # Nothing outside the live server may be reached: the editor is served from our files.
     outside: list[str] = []
     def note_outside(request: Any) -> None:
-        if not request.url.startswith((live_server.url, "data:")):
+        if not request.url.startswith((live_server.url, "data:", f"blob:{live_server.url}")):
             outside.append(request.url)
 
+    def forget_refused(request: Any) -> None:  # refused by the page's own policy: never sent
+        if request.url in outside and "csp" in str(request.failure):
+            outside.remove(request.url)
+
     tab.on("request", note_outside)
+    tab.on("requestfailed", forget_refused)
     # Every test logs in with the same name and address: forget the login throttle's counts
     # (in this process's cache, which the live server shares) so a long run is not refused.
     cache.clear()

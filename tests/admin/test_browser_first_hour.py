@@ -218,3 +218,20 @@ def test_a_schedule_page_runs_it_now_and_lists_its_firings(page: Any) -> None:  
     expect(row.locator(".status")).to_have_text("Success")
     row.scroll_into_view_if_needed()
     shot(page, "schedule-page")
+
+
+def test_the_api_docs_render_offline_and_nothing_answers_404(page: Any) -> None:  # noqa: F811
+    """Swagger UI and ReDoc draw the schema from the server's own files (the page fixture
+    fails the test if anything outside the server is asked for); the icon and "View site"
+    lead somewhere."""
+    page.goto("/api/docs/")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    expect(page.locator(".swagger-ui")).to_contain_text("/api/executions/")
+    shot(page, "api-docs")
+    page.goto("/api/redoc/")
+    expect(page.locator("redoc, [class*=redoc]").first).to_be_attached()
+    expect(page.get_by_text("/api/executions/").first).to_be_visible(timeout=20_000)
+    assert page.request.get("/favicon.ico").status == 200
+    page.goto("/admin/executions/flow/")
+    page.click("text=View site")
+    expect(page.locator("#automation-dashboard")).to_be_visible()
