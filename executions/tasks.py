@@ -34,7 +34,7 @@ def run_execution(execution_id: int) -> None:
         log.exception("execution %s failed in the engine", execution_id)
         if transitions.mark_ended(
             execution, execution.Status.ENDED_ERROR, f"engine error: {type(exc).__name__}: {exc}"
-        ):
+        ) and execution.status == execution.Status.ENDED_ERROR:
             error_handlers.after_error([execution.pk])
         raise
 

@@ -38,6 +38,7 @@ from ..engine.ending import cancel_execution, pause_execution, resume_execution
 from ..engine.queues import celery_queue, default_group
 from ..engine.records import shown_inputs, shown_message, shown_outputs
 from ..engine.start import StartError, start_execution
+from ..engine.waiting import wait_stopped
 from ..models import Execution, ExecutionLog, Flow, FlowRevision, Message, Schedule
 from .messages import inline_forms
 
@@ -601,11 +602,16 @@ def execution_cancel_view(
     execution = _execution_for_action(model_admin, request, object_id)
     if not permissions.may_cancel(request.user, execution):
         raise PermissionDenied(f"You may not cancel {execution.mode} executions.")
-    ended = cancel_execution(execution, message=f"cancelled by {request.user}")
-    if ended:
+    cancelled = cancel_execution(execution, message=f"cancelled by {request.user}")
+    if not wait_stopped([execution.pk, *cancelled]):
+        messages.warning(
+            request, f"Execution {execution.pk} was asked to stop and its code still runs: it "
+            "ends ENDED_CANCELLED once stopped (a flow that ignores its cancel is killed).",
+        )
+    elif cancelled:
         messages.success(
             request, f"Cancelled execution {execution.pk}"
-            + (f" and {len(ended) - 1} of its descendants." if len(ended) > 1 else ".")
+            + (f" and {len(cancelled) - 1} of its descendants." if len(cancelled) > 1 else ".")
         )
     else:
         messages.warning(request, f"Execution {execution.pk} had already ended.")

@@ -75,6 +75,14 @@ class ExecutionSerializer(serializers.Serializer):
         child=serializers.DictField(), read_only=True,
         help_text="The failed attempts before this one: attempt, started_at, ended_at, status_message.",
     )
+    stop_status = serializers.ChoiceField(
+        Execution.ENDED, read_only=True, allow_null=True,
+        help_text="Asked to stop while its code ran (a cancel: ENDED_CANCELLED; a timeout: "
+        "ENDED_ERROR): the status it ends with once its code has stopped. Null otherwise.",
+    )
+    stop_requested_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When that stop was asked."
+    )
 
     def to_representation(self, instance: Execution) -> dict[str, Any]:
         return execution_json(instance)
@@ -356,11 +364,22 @@ class ExecutionViewSet(
 
     @extend_schema(
         request=None,
-        responses={200: ExecutionSerializer, 403: _ERROR, 404: _ERROR, 409: _ERROR},
+        responses={
+            200: ExecutionSerializer,
+            202: OpenApiResponse(
+                ExecutionSerializer,
+                description="Asked to stop, its code still runs: it ends ENDED_CANCELLED once "
+                "stopped (`stop_requested_at` says since when).",
+            ),
+            403: _ERROR, 404: _ERROR, 409: _ERROR,
+        },
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        """Cancel the execution and all its descendants (they end ENDED_CANCELLED)."""
+        """Cancel the execution and all its descendants: they end ENDED_CANCELLED once their
+        code no longer runs. The answer waits for that, bounded (AUTOMATION_CANCEL_GRACE_SECONDS,
+        after which a flow that ignores its cancel is killed, and 2 s more): 200 when it has
+        ended, else 202 while it is still stopping."""
         execution = self.get_object()
         if not permissions.may_cancel(request.user, execution):
             raise PermissionDenied(
@@ -372,9 +391,12 @@ class ExecutionViewSet(
                 {"detail": f"execution {execution.pk} already ended ({execution.status})"},
                 status=status.HTTP_409_CONFLICT,
             )
-        engine.cancel_execution(execution)
+        stopped = engine.wait_stopped([execution.pk, *engine.cancel_execution(execution)])
         execution = self.get_queryset().get(pk=execution.pk)
-        return Response(ExecutionSerializer(execution).data)
+        return Response(
+            ExecutionSerializer(execution).data,
+            status=status.HTTP_200_OK if stopped and execution.is_ended else status.HTTP_202_ACCEPTED,
+        )
 
     def _changeable(self, request: Request, verb: str) -> Execution:
         """The execution, if the user may cancel it (who may cancel may pause and resume)."""

@@ -5,6 +5,7 @@ Its public verbs, for the feature rooms, the interfaces, the tests and the shell
     start_execution(...)   the one way in (start)       cancel_execution(...)   (ending)
     run_deferred(...)      start a run=False one         end_executions(...)     (ending)
     wait_for([...])        children, API waits (waiting) claim(id)               (start)
+    wait_stopped([...])    a cancel's end (waiting)
 
 The rest lives one module per concern (docs/ARCHITECTURE.md): dispatch (the only Celery
 send), transitions (every status write), limits, runner, port, guard, notify, parking,
@@ -24,7 +25,7 @@ from .ending import (
 )
 from .start import StartError, claim, resolve_flow, run_deferred, start_execution
 from .transitions import NOT_ENDED
-from .waiting import wait_for, wait_for_started
+from .waiting import wait_for, wait_for_started, wait_stopped
 
 __all__ = [
     "NOT_ENDED",
@@ -42,4 +43,5 @@ __all__ = [
     "start_execution",
     "wait_for",
     "wait_for_started",
+    "wait_stopped",
 ]

@@ -1,9 +1,15 @@
 """Ending executions from outside their run: cancel, timeout, lost workers, shutdown.
 
-The rows end in the database first (executions.engine.transitions.close), in one
-transaction with their descendants; after commit the workers running them are told to stop
-and their waiters that they ended, and a parent parked while awaiting one goes on; those
-ended in error start their flows' error handlers (executions.engine.error_handlers).
+A cancel or a timeout ends at once only what no process runs (PENDING, parked); a running
+one is asked to stop (executions.engine.transitions.request_stop), in one transaction with
+its descendants, and ends ENDED_CANCELLED (a timeout: ENDED_ERROR) once its code has
+stopped: its worker records that end when the flow host is gone, which the cancel grace
+bounds (the host is killed), or the reconciler does when that worker died.
+waiting.wait_stopped lets a caller (the API, the admin) wait for it, bounded.
+
+After commit the workers are told to stop them and the waiters of those that ended that
+they did; a parent parked while awaiting one goes on; those ended in error start their
+flows' error handlers (executions.engine.error_handlers).
 """
 
 from __future__ import annotations
@@ -55,18 +61,33 @@ def end_executions(ids: Iterable[int], status: str, message: str) -> list[int]:
     return _announce(transitions.close(ids, status, message))
 
 
-def cancel_execution(execution: Execution | int, message: str = "cancelled") -> list[int]:
-    """End an execution and all its descendants ENDED_CANCELLED; returns the ids ended.
+def _stop(tree: list[tuple[list[int], str, str]]) -> list[int]:
+    """Stop each (ids, end status, message) in one transaction: ended at once where no
+    process runs them, else asked to stop; after commit their processes are told. Returns
+    the ids ended or asked to stop."""
+    ended: list[tuple[int, str]] = []
+    asked: list[int] = []
+    with transaction.atomic():
+        for ids, status, message in tree:
+            now, later = transitions.request_stop(ids, status, message)
+            ended += now
+            asked += later
+    if asked:
+        transaction.on_commit(lambda: notify.publish_cancel(asked))
+    return _announce(ended) + asked
 
-    The whole tree ends in one transaction, so whoever hears that the execution ended
-    finds its descendants ended too; a worker running one of them is interrupted at once.
+
+def cancel_execution(execution: Execution | int, message: str = "cancelled") -> list[int]:
+    """Cancel an execution and all its descendants; returns the ids cancelled.
+
+    What no process runs ends ENDED_CANCELLED at once; what runs is interrupted and ends
+    ENDED_CANCELLED once its code has stopped (waiting.wait_stopped waits for that).
     """
     pk = execution if isinstance(execution, int) else execution.pk
-    descendants = descendant_ids(pk)
-    with transaction.atomic():
-        ended = transitions.close([pk], Status.ENDED_CANCELLED, message)
-        ended += transitions.close(descendants, Status.ENDED_CANCELLED, f"cancelled with execution {pk}")
-    return _announce(ended)
+    return _stop([
+        ([pk], Status.ENDED_CANCELLED, message),
+        (descendant_ids(pk), Status.ENDED_CANCELLED, f"cancelled with execution {pk}"),
+    ])
 
 
 def pause_execution(execution: Execution | int) -> str | None:
@@ -93,23 +114,17 @@ def resume_execution(execution: Execution | int) -> bool:
 
 
 def end_timed_out(execution_id: int, timeout: float) -> list[int]:
-    """End an execution ENDED_ERROR for its timeout and cancel its descendants, at once;
-    or, if its retry policy retries a timeout, park it for its next attempt instead. The
-    ids returned are to be interrupted where they run."""
+    """Stop an execution for its timeout (it ends ENDED_ERROR once its code has stopped)
+    and cancel its descendants; or, if its retry policy retries a timeout, park it for its
+    next attempt instead. The ids returned are to be interrupted where they run."""
     descendants = descendant_ids(execution_id)
     message = f"timed out after {timeout:g} s"
+    cancelled = (descendants, Status.ENDED_CANCELLED, f"cancelled: execution {execution_id} timed out")
     execution = Execution.objects.filter(pk=execution_id, status=Status.RUNNING).first()
     if execution is not None and retries.schedule_retry(
         execution, message, ["Timeout", "TimeoutError"], execution.started_at
     ):
-        cancelled = transitions.close(
-            descendants, Status.ENDED_CANCELLED, f"cancelled: execution {execution_id} timed out"
-        )
-        return [execution_id, *_announce(cancelled)]
-    with transaction.atomic():
-        ended = transitions.close([execution_id], Status.ENDED_ERROR, message)
-        if ended:
-            ended += transitions.close(
-                descendants, Status.ENDED_CANCELLED, f"cancelled: execution {execution_id} timed out"
-            )
-    return _announce(ended)
+        return [execution_id, *_stop([cancelled])]
+    if not Execution.objects.filter(pk=execution_id, status__in=transitions.NOT_ENDED).exists():
+        return []
+    return _stop([([execution_id], Status.ENDED_ERROR, message), cancelled])

@@ -249,18 +249,18 @@ class ProcessGuard:
             connection.close_if_unusable_or_obsolete()
 
     def _stop_the_ended(self) -> None:
-        """Interrupt the frames whose rows were ended by someone else (a cancel, the
-        reconciler) whose notice this process missed: it was not subscribed yet, or Redis
+        """Interrupt the frames whose rows were asked to stop or ended by someone else (a
+        cancel, the reconciler) whose notice this process missed: it was not subscribed yet, or Redis
         was away; and those whose rows were deleted (nothing could record their end). A
         frame's own end is recorded after the frame left, so it is never here."""
         with self.lock:
             ids = {f.execution_id for f in self.frames if f.execution_id not in self.terminated}
         if not ids:
             return
-        going_on = Execution.objects.filter(pk__in=ids).exclude(status__in=Execution.ENDED)
+        going_on = Execution.objects.filter(pk__in=ids, stop_status="").exclude(status__in=Execution.ENDED)
         ended = sorted(ids - set(going_on.values_list("pk", flat=True)))
         if ended:
-            log.warning("executions %s were ended or deleted elsewhere; stopping them here", ended)
+            log.warning("executions %s were stopped, ended or deleted elsewhere; stopping them here", ended)
             self.mark_terminated(ended)
 
 

@@ -67,19 +67,21 @@ def resume_parents(ids: Iterable[int]) -> None:
         resume(pk, waiting_for_children=True)
 
 
-def park_wait(execution: Execution, message_id: int | None) -> None:
+def park_wait(execution: Execution, message_id: int | None) -> bool:
     """Park an execution whose handler left by ExecutionParked (`message_id`: the form it
     waits for, None for a parent awaiting its child); if the answer came meanwhile, resume.
+    False if it was not parked (asked to stop, or resumed elsewhere, meanwhile).
 
     `respond` answers first and then resumes a parked waiter; parking checks the message
     after parking. Whichever comes second sees the other, so no answer is missed.
     """
-    if (
-        park(execution)
-        and message_id is not None
-        and Message.objects.filter(pk=message_id).exclude(status=Message.Status.OPEN).exists()
-    ):
+    if not park(execution):
+        return False
+    if message_id is not None and Message.objects.filter(pk=message_id).exclude(
+        status=Message.Status.OPEN
+    ).exists():
         resume(execution.pk)
+    return True
 
 
 def wait_lost_seconds() -> float:

@@ -219,7 +219,8 @@ class EnginePort:
 
     def cancel(self, execution_id: int) -> None:
         with self._shielded():
-            ending.cancel_execution(execution_id)
+            cancelled = ending.cancel_execution(execution_id)
+        guard().mark_terminated(cancelled)  # oneself or an ancestor: without its notice
         guard().raise_if_terminated()  # cancelling oneself or an ancestor stops here
 
     def pause(self, execution_id: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 The database is the source of truth and the queue only wakes workers, so:
 - RUNNING or WAITING executions whose heartbeat stopped end ENDED_ERROR "worker lost",
+  or as they were asked to stop (a cancel whose process died: ENDED_CANCELLED),
   and their waiters are told (a waiting parent then raises DependencyFailedError), except
   those waiting for a message form's answer or sleeping: they are parked (executions.parking);
 - parked waits whose answer, child end or timeout came without a resume are resumed;
@@ -23,7 +24,7 @@ from django.utils import timezone
 from ..models import Execution, Message
 from . import ending, parking, retries
 from .dispatch import dispatch
-from .transitions import NOT_ENDED
+from .transitions import HELD, NOT_ENDED
 
 log = logging.getLogger(__name__)
 Status = Execution.Status
@@ -47,6 +48,14 @@ def reconcile() -> dict[str, int]:
         Q(waiting_message__isnull=False) | Q(wake_at__isnull=False), heartbeat_at__lt=waits_before
     )
     lost += with_stale_ancestors(list(lost_waits.values_list("pk", flat=True)[:1000]))
+    # Asked to stop, and no process beats for it any more: its code has stopped (it would
+    # have been killed within the cancel grace), so it ends as asked.
+    lost += list(
+        Execution.objects.filter(status__in=HELD, parked=False, stop_requested_at__lt=waits_before)
+        .exclude(stop_status="")
+        .filter(Q(heartbeat_at__lt=waits_before) | Q(heartbeat_at__isnull=True))
+        .values_list("pk", flat=True)[:1000]
+    )
     ended = settle_lost(list(dict.fromkeys(lost)), LOST)
     swept = sweep()
 
@@ -112,13 +121,14 @@ def with_stale_ancestors(ids: list[int]) -> list[int]:
 
 def settle_lost(ids: list[int], reason: str) -> list[int]:
     """Executions whose process died: park those waiting for a message, and those that
-    awaited one of them inline (they died with it); end the others ENDED_ERROR `reason`.
-    Returns the ids ended."""
+    awaited one of them inline (they died with it); end the others ENDED_ERROR `reason`
+    (those asked to stop end as asked). Returns the ids ended."""
     if not ids:
         return []
     rows = dict(
-        Execution.objects.filter(pk__in=ids, status__in=(Status.RUNNING, Status.WAITING), parked=False)
-        .values_list("pk", "parent_id")
+        Execution.objects.filter(
+            pk__in=ids, status__in=(Status.RUNNING, Status.WAITING), parked=False, stop_status=""
+        ).values_list("pk", "parent_id")
     )
     parkable = set(
         Execution.objects.filter(pk__in=rows)

@@ -170,6 +170,9 @@ def execution_json(execution: Execution) -> dict[str, Any]:
             {k: a.get(k) for k in ("attempt", "started_at", "ended_at", "status_message")}
             for a in execution.previous_attempts or []
         ],
+        # Asked to stop (a cancel, a timeout) while its code ran: it ends so once stopped.
+        "stop_status": execution.stop_status or None,
+        "stop_requested_at": _iso(execution.stop_requested_at),
     }
     data["message"] = shown_message(execution)
     if execution.status in (Execution.Status.PENDING, Execution.Status.WAITING):

@@ -53,7 +53,7 @@ def schedule_retry(execution: Execution, message: str, error_types: list[str], s
     }
     with transaction.atomic():
         moved = Execution.objects.filter(
-            pk=execution.pk, status=Status.RUNNING, resumes=execution.resumes
+            pk=execution.pk, status=Status.RUNNING, resumes=execution.resumes, stop_status=""
         ).update(
             status=Status.WAITING, parked=True, wake_at=due, heartbeat_at=None,
             attempt=F("attempt") + 1, previous_attempts=[*execution.previous_attempts, entry],
@@ -87,7 +87,7 @@ def hand_over(executions: list[Execution], reason: str, *, after: float = 0.0) -
     for execution in executions:
         if Execution.objects.filter(
             pk=execution.pk, status__in=(Status.RUNNING, Status.WAITING), parked=False,
-            resumes=execution.resumes,
+            resumes=execution.resumes, stop_status="",  # asked to stop: it ends, not replays
         ).update(status=Status.WAITING, parked=True, wake_at=due, heartbeat_at=None):
             ExecutionLog.objects.create(
                 execution_id=execution.pk, level=ExecutionLog.Level.WARNING,

@@ -71,8 +71,8 @@ def _source_for(execution: Execution) -> tuple[str, str, str]:
 def execute(execution: Execution) -> str:
     """Run a RUNNING execution here to its end; return its final status.
 
-    Cancellation and timeouts arrive as `ExecutionTerminated`; by then the row has been
-    ended by whoever cancelled it, so only the bookkeeping of this process is left.
+    Cancellation and timeouts arrive as `ExecutionTerminated`; the row was asked to stop
+    (transitions.request_stop) and ends as asked here, once its code no longer runs.
     A parked wait (executions.engine.parking) arrives as `ExecutionParked`: the execution is
     parked and, if it ran inline in a parent's process, the parent parks too.
     """
@@ -82,30 +82,35 @@ def execute(execution: Execution) -> str:
         status, message, output = _run_handler(execution)
     if status == PARKED:
         # A message wait (waiting_message set) resumes at once if answered meanwhile.
-        with_db_retry(lambda: parking.park_wait(execution, execution.waiting_message_id))
-        if g.frames:  # a parent in this process awaited it: it leaves and parks as well
-            raise ExecutionParked()
-        return Status.WAITING
+        parked = with_db_retry(lambda: parking.park_wait(execution, execution.waiting_message_id))
+        if parked or not Execution.objects.filter(pk=execution.pk).exclude(stop_status="").exists():
+            if g.frames:  # a parent in this process awaited it: it leaves and parks as well
+                raise ExecutionParked()
+            return Status.WAITING
+        status = None  # asked to stop before it could park: it ends as asked
 
     def record_end() -> str:
         if status == Status.ENDED_ERROR and retries.schedule_retry(
             execution, message, getattr(execution, "_error_types", []), attempt_started
         ):
             return RETRYING
-        if status is not None and transitions.mark_ended(
-            execution, status, message, output_value=output
+        # status None: it was stopped (a cancel, a timeout), and ends as that asked.
+        if (
+            transitions.mark_ended(execution, status, message, output_value=output)
+            if status is not None else transitions.end_as_requested(execution)
         ):
-            notify.publish_ended(execution.pk, status)
+            final = execution.status
+            notify.publish_ended(execution.pk, final)
             log.info(
-                "execution %s ended %s", execution.pk, status,
-                extra={"execution_id": execution.pk, "flow": execution.name, "status": status},
+                "execution %s ended %s", execution.pk, final,
+                extra={"execution_id": execution.pk, "flow": execution.name, "status": final},
             )
             # Its parent may have parked for it: not when it ran inline in its parent here.
             if execution.parent_id and (execution.resumes or not g.frames):
                 parking.resume_parents([execution.pk])
-            if status == Status.ENDED_ERROR:
+            if final == Status.ENDED_ERROR:
                 error_handlers.after_error([execution.pk])
-            return status
+            return final
         execution.refresh_from_db(fields=["status", "message", "ended_at"])
         return execution.status
 

@@ -20,7 +20,15 @@ each returns whether it won.
     RUNNING, WAITING          WAITING parked     park (parking: no process holds the wait)
     WAITING parked            PENDING            unpark (parking.resume: sent again)
     PENDING, RUNNING,         ENDED_*            mark_ended (one row: the runner, a task),
-      WAITING, PAUSED                            close (many rows: cancel, timeout, lost)
+      WAITING, PAUSED                            close (many rows: timeout, lost, shutdown)
+    PENDING, WAITING parked   ENDED_*            request_stop (cancel, timeout: no process
+                                                   runs its code, so it ends at once)
+    RUNNING, WAITING, PAUSED  (stop_status set)  request_stop (a process runs its code: it
+                                                   ends so once that code stopped, by
+                                                   mark_ended or end_as_requested)
+
+Once a stop was asked (`stop_status`), every end is the one asked: the runner's outcome,
+a close by the reconciler or the shutdown, and no park or retry takes it away.
 """
 
 from __future__ import annotations
@@ -28,8 +36,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import connection
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ..models import Execution, Message
@@ -37,6 +45,7 @@ from . import metrics
 
 Status = Execution.Status
 NOT_ENDED = (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED)
+HELD = (Status.RUNNING, Status.WAITING, Status.PAUSED)  # a process runs it, unless parked
 
 
 def _transition(execution: Execution, allowed: tuple[str, ...], **changes: Any) -> bool:
@@ -92,16 +101,57 @@ def unpause(execution: Execution) -> bool:
 def mark_ended(
     execution: Execution, status: str, message: str = "", output_value: dict[str, Any] | None = None
 ) -> bool:
-    """Any non-ended state -> an ENDED_* state; False if it had already ended."""
+    """Any non-ended state -> an ENDED_* state; False if it had already ended. One asked to
+    stop ends as asked instead (its message stays the stop's; `execution.status` says)."""
     if status not in Execution.ENDED:
         raise ValueError(f"{status} is not an end state")
     changes: dict[str, Any] = {"status": status, "message": message, "ended_at": timezone.now()}
     if output_value is not None:
         changes["output_value"] = output_value
-    won = _transition(execution, (Status.PENDING, *Execution.ACTIVE), **changes)
+    won = bool(
+        Execution.objects.filter(pk=execution.pk, status__in=NOT_ENDED, stop_status="").update(**changes)
+    )
+    if not won:
+        return end_as_requested(execution)
+    for field, value in changes.items():
+        setattr(execution, field, value)
+    metrics.count_ended([(execution.type, status, execution.started_at)])
+    return True
+
+
+def end_as_requested(execution: Execution) -> bool:
+    """RUNNING, WAITING or PAUSED asked to stop -> the end asked (its code has stopped);
+    False if no stop was asked or it has ended."""
+    won = bool(
+        Execution.objects.filter(pk=execution.pk, status__in=NOT_ENDED)
+        .exclude(stop_status="")
+        .update(status=F("stop_status"), ended_at=timezone.now(), parked=False)
+    )
     if won:
-        metrics.count_ended([(execution.type, status, execution.started_at)])
+        execution.refresh_from_db(fields=["status", "message", "ended_at", "parked"])
+        metrics.count_ended([(execution.type, execution.status, execution.started_at)])
     return won
+
+
+def request_stop(ids: Iterable[int], status: str, message: str) -> tuple[list[tuple[int, str]], list[int]]:
+    """Stop those of `ids` that have not ended, to end `status` with `message`: the ones no
+    process runs (PENDING, parked) end now; the others are asked to stop (`stop_status`)
+    and end so once their code has stopped (the caller tells their processes).
+    Returns (the (id, status) ended now, the ids asked to stop)."""
+    ids = list(ids)
+    if not ids:
+        return [], []
+    with transaction.atomic():
+        # PostgreSQL: a claim, park or resume racing this waits for it. SQLite has no row
+        # locks: the unheld are closed again after the ask, for those parked in between.
+        list(Execution.objects.select_for_update().filter(pk__in=ids, status__in=NOT_ENDED).values_list("pk"))
+        unheld = Q(status=Status.PENDING) | Q(status=Status.WAITING, parked=True)
+        ended = close(Execution.objects.filter(unheld, pk__in=ids).values_list("pk", flat=True), status, message)
+        held = Execution.objects.filter(pk__in=ids, status__in=HELD, parked=False, stop_status="")
+        asked = list(held.values_list("pk", flat=True))
+        held.update(stop_status=status, stop_requested_at=timezone.now(), message=message)
+        ended += close(Execution.objects.filter(unheld, pk__in=ids).values_list("pk", flat=True), status, message)
+    return ended, [pk for pk in asked if pk not in {pk for pk, _ in ended}]
 
 
 def _claim_sql() -> str:
@@ -168,14 +218,17 @@ def close(ids: Iterable[int], status: str, message: str) -> list[tuple[int, str]
         return []
     rows = list(
         Execution.objects.filter(pk__in=ids, status__in=NOT_ENDED).values_list(
-            "pk", "type", "started_at"
+            "pk", "type", "started_at", "stop_status"
         )
     )
-    still_open = [pk for pk, _, _ in rows]
-    Execution.objects.filter(pk__in=still_open, status__in=NOT_ENDED).update(
-        status=status, message=message, ended_at=timezone.now(), parked=False
-    )
-    metrics.count_ended((type_, status, started) for _, type_, started in rows)
+    still_open = [pk for pk, _, _, _ in rows]
+    now = timezone.now()
+    not_ended = Execution.objects.filter(pk__in=still_open, status__in=NOT_ENDED)
+    not_ended.filter(stop_status="").update(status=status, message=message, ended_at=now, parked=False)
+    # Asked to stop before: it ends as it was asked (a cancel stays a cancel).
+    not_ended.exclude(stop_status="").update(status=F("stop_status"), ended_at=now, parked=False)
+    ended = [(pk, stop or status) for pk, _, _, stop in rows]
+    metrics.count_ended((type_, stop or status, started) for _, type_, started, stop in rows)
     # Forms nobody waits for any more (the process of a running wait expires its own;
     # a parked wait has no process).
     Message.objects.filter(execution_id__in=still_open, status=Message.Status.OPEN).update(
@@ -185,7 +238,7 @@ def close(ids: Iterable[int], status: str, message: str) -> list[tuple[int, str]
     Message.objects.filter(execution_id__in=still_open, status=Message.Status.ANSWERED).update(
         secret_response={}
     )
-    return [(pk, status) for pk in still_open]
+    return ended
 
 
 def park(execution: Execution) -> bool:
@@ -193,7 +246,7 @@ def park(execution: Execution) -> bool:
     return bool(
         Execution.objects.filter(
             pk=execution.pk, status__in=(Status.RUNNING, Status.WAITING), parked=False,
-            resumes=execution.resumes,
+            resumes=execution.resumes, stop_status="",  # asked to stop: it ends instead
         ).update(status=Status.WAITING, parked=True, heartbeat_at=None)
     )
 

@@ -230,3 +230,13 @@ def wait_for_started(execution: Execution, timeout: float) -> tuple[Execution | 
         )
     rest = wait_for([execution.pk], timeout=timeout - UNSERVED_WAIT_SECONDS)
     return (rest[0] if rest else None), ""
+
+
+def wait_stopped(ids: list[int], timeout: float | None = None) -> bool:
+    """Wait until executions asked to stop (a cancel) have ended, bounded: by default the
+    cancel grace (after which a flow ignoring its cancel is killed) and 2 s more. Whether
+    they all ended."""
+    if timeout is None:
+        timeout = float(settings.AUTOMATION["CANCEL_GRACE_SECONDS"]) + 2.0
+    rows = wait_for(ids, timeout=timeout) if ids else []
+    return all(row.status in Execution.ENDED for row in rows)

@@ -175,6 +175,17 @@ class Execution(models.Model):
         "returns at once, one that is not waits only for the rest.",
     )
 
+    # A stop asked of a process that runs it (a cancel, a timeout): it ends `stop_status`
+    # once its code no longer runs (executions.engine.transitions.request_stop).
+    stop_status = models.CharField(
+        max_length=16, blank=True, default="", editable=False,
+        help_text="The end it was asked to stop with (a cancel: ENDED_CANCELLED) while its "
+        "code still ran; it ends so once its code has stopped.",
+    )
+    stop_requested_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When that stop was asked."
+    )
+
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.utils import timezone
 
 from executions import engine
 from executions.models import Execution
@@ -43,8 +44,10 @@ def test_cancel_ends_a_tree_of_sleeping_and_busy_flows_within_two_seconds(make_f
     top = engine.start_execution(flow="tree")
     wait_until(lambda: Execution.objects.filter(root=top, status="RUNNING").count() == 2, 30)
     started = time.monotonic()
-    engine.cancel_execution(top)
+    cancelled = engine.cancel_execution(top)
     tree = [top.pk, *Execution.objects.filter(root=top).values_list("pk", flat=True)]
+    assert sorted(cancelled) == sorted(tree)
+    assert engine.wait_stopped(tree, 2)  # each ends once its worker saw its code stop
     assert {_status(pk) for pk in tree} == {"ENDED_CANCELLED"}
     # The worker really stopped running them: its slots serve new work within 2 s.
     make_flow("quick", "def handler(system, this):\n    return {'ok': True}\n")
@@ -74,8 +77,11 @@ def test_a_cancel_whose_notice_was_lost_still_stops_the_flow(make_flow, run_flow
     make_flow("quick", "def handler(system, this):\n    pass\n")
     loops = [engine.start_execution(flow="busy") for _ in range(2)]  # occupy both slots
     wait_until(lambda: all(_status(e.pk) == "RUNNING" for e in loops), 30)
-    # Ended as cancel_execution ends them, but with no notice published.
-    Execution.objects.filter(pk__in=[e.pk for e in loops]).update(status="ENDED_CANCELLED")
+    # One ended elsewhere, one asked to stop as cancel_execution asks, with no notice published.
+    Execution.objects.filter(pk=loops[0].pk).update(status="ENDED_CANCELLED")
+    Execution.objects.filter(pk=loops[1].pk).update(
+        stop_status="ENDED_CANCELLED", stop_requested_at=timezone.now(), message="cancelled"
+    )
     assert run_flow("quick", timeout=15).status == "ENDED_SUCCESS"
     assert worker.wait_idle(10)  # both loops stopped: neither process still runs one
     assert {_status(e.pk) for e in loops} == {"ENDED_CANCELLED"}
@@ -110,6 +116,7 @@ def test_a_timeout_ends_the_flow_in_error_and_cancels_its_descendants(make_flow,
     assert top.message == "timed out after 1 s"
     children = Execution.objects.filter(parent=top)
     assert children.count() == 2
+    assert engine.wait_stopped(list(children.values_list("pk", flat=True)), 3)
     assert set(children.values_list("status", flat=True)) == {"ENDED_CANCELLED"}
 
 
@@ -118,4 +125,5 @@ def test_this_sleep_is_waiting_and_cancellable(make_flow):
     execution = engine.start_execution(flow="napper")
     wait_until(lambda: _status(execution.pk) == "WAITING", 30)
     engine.cancel_execution(execution)
+    assert engine.wait_stopped([execution.pk], 2)
     assert _status(execution.pk) == "ENDED_CANCELLED"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -322,30 +323,41 @@ def test_a_flow_cannot_reach_another_user_s_execution(developer, django_user_mod
     engine.cancel_execution(theirs)
 
 
-def test_cancel_reaches_a_flow_that_ignores_it(developer):
-    from executions import engine
+def test_cancel_reaches_a_flow_that_ignores_it_and_ends_it_only_once_it_stopped(developer):
     from executions.models import Execution
 
-    answer = developer.post("/api/executions/", {
-        "type": "SCRIPT", "mode": "development", "script": textwrap.dedent("""
-            import time
+    pk = _start(developer, """
+        import time
 
-            def handler(system, this):
-                while True:
-                    try:
-                        time.sleep(0.05)
-                    except BaseException:
-                        pass
-        """),
-    }, format="json").json()
-    wait_until(lambda: Execution.objects.get(pk=answer["id"]).status == "RUNNING", 30)
-    started = time.monotonic()
-    engine.cancel_execution(Execution.objects.get(pk=answer["id"]))
-    assert Execution.objects.get(pk=answer["id"]).status == "ENDED_CANCELLED"
+        def handler(system, this):
+            this.log('looping')
+            while True:
+                try:
+                    time.sleep(0.05)
+                except BaseException:
+                    pass
+    """)
+    wait_until(lambda: Execution.objects.get(pk=pk).status == "RUNNING", 30)
     grace = settings.AUTOMATION["CANCEL_GRACE_SECONDS"]
-    # Its host is killed after the grace: the worker's slot serves again.
-    _still_serves(developer)
-    assert time.monotonic() - started < grace + 5
+    answers: list = []
+    canceller = threading.Thread(
+        target=lambda: answers.append(developer.post(f"/api/executions/{pk}/cancel/")), daemon=True
+    )
+    started = time.monotonic()
+    canceller.start()
+    # While its code still runs it is not shown as cancelled: it is RUNNING, asked to stop.
+    wait_until(lambda: Execution.objects.get(pk=pk).stop_status == "ENDED_CANCELLED", 5, interval=0.05)
+    during = developer.get(f"/api/executions/{pk}/").json()
+    assert during["status"] == "RUNNING"
+    assert during["stop_status"] == "ENDED_CANCELLED" and during["stop_requested_at"]
+    canceller.join(grace + 10)
+    # The answer waited for the kill after the grace: by then it had ended.
+    assert answers and answers[0].status_code == 200, answers and answers[0].content
+    assert answers[0].json()["status"] == "ENDED_CANCELLED"
+    assert grace - 0.5 <= time.monotonic() - started < grace + 5
+    ended = Execution.objects.get(pk=pk)
+    assert (ended.ended_at - ended.stop_requested_at).total_seconds() >= grace - 0.5
+    _still_serves(developer)  # its host was killed: the worker's slot serves again
 
 
 def _start(developer, source: str, inputs: dict | None = None) -> int:
@@ -358,7 +370,6 @@ def _start(developer, source: str, inputs: dict | None = None) -> int:
 
 
 def test_a_cancel_stops_a_flow_that_blocks_its_signal_and_everything_it_started(developer, worker):
-    from executions import engine
     from executions.models import Execution, ExecutionLog
 
     marker = f"300.{uuid.uuid4().int % 10**9}"
@@ -382,17 +393,18 @@ def test_a_cancel_stops_a_flow_that_blocks_its_signal_and_everything_it_started(
     wait_until(lambda: ExecutionLog.objects.filter(execution_id=pk, text="started").exists(), 30)
     assert len(_processes_with(marker)) >= 11
 
-    engine.cancel_execution(pk)
+    answer = developer.post(f"/api/executions/{pk}/cancel/")
 
+    # Answered once it ended, and it ended once nothing it started runs any more.
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["status"] == "ENDED_CANCELLED"
     assert Execution.objects.get(pk=pk).status == "ENDED_CANCELLED"
-    grace = settings.AUTOMATION["CANCEL_GRACE_SECONDS"]
-    wait_until(lambda: not _processes_with(marker), timeout=grace + 5, interval=0.1)
+    assert _processes_with(marker) == []
     assert worker.wait_idle(5)  # its host was killed: the process runs nothing any more
 
 
 def test_a_flow_that_catches_its_cancel_cannot_write_after_it(developer, worker):
-    from executions import engine
-    from executions.models import Execution, Setting
+    from executions.models import Setting
 
     pk = _start(developer, """
         import time
@@ -407,10 +419,10 @@ def test_a_flow_that_catches_its_cancel_cannot_write_after_it(developer, worker)
     """)
     wait_until(lambda: Setting.objects.filter(name="before-cancel").exists(), 30)
 
-    engine.cancel_execution(pk)
+    answer = developer.post(f"/api/executions/{pk}/cancel/")
 
-    assert worker.wait_idle(settings.AUTOMATION["CANCEL_GRACE_SECONDS"] + 5)  # it stopped
-    assert Execution.objects.get(pk=pk).status == "ENDED_CANCELLED"
+    assert answer.status_code == 200 and answer.json()["status"] == "ENDED_CANCELLED"
+    assert worker.wait_idle(5)  # it had stopped when it was shown cancelled
     assert not Setting.objects.filter(name="after-cancel").exists()
 
 
