@@ -130,6 +130,7 @@ def end_as_requested(execution: Execution) -> bool:
     if won:
         execution.refresh_from_db(fields=["status", "message", "ended_at", "parked"])
         metrics.count_ended([(execution.type, execution.status, execution.started_at)])
+        _forget_forms([execution.pk])
     return won
 
 
@@ -229,16 +230,20 @@ def close(ids: Iterable[int], status: str, message: str) -> list[tuple[int, str]
     not_ended.exclude(stop_status="").update(status=F("stop_status"), ended_at=now, parked=False)
     ended = [(pk, stop or status) for pk, _, _, stop in rows]
     metrics.count_ended((type_, stop or status, started) for _, type_, started, stop in rows)
-    # Forms nobody waits for any more (the process of a running wait expires its own;
-    # a parked wait has no process).
-    Message.objects.filter(execution_id__in=still_open, status=Message.Status.OPEN).update(
+    _forget_forms(still_open)
+    return ended
+
+
+def _forget_forms(ids: list[int]) -> None:
+    """Executions ended from outside their run, or stopped: their forms nobody waits for any
+    more expire (the process of a running wait expires its own; a parked wait has none), and
+    their password answers are erased (a runner erases those its handler had read)."""
+    Message.objects.filter(execution_id__in=ids, status=Message.Status.OPEN).update(
         status=Message.Status.EXPIRED
     )
-    # Password answers: a runner erases those its handler had; these may never run again.
-    Message.objects.filter(execution_id__in=still_open, status=Message.Status.ANSWERED).update(
+    Message.objects.filter(execution_id__in=ids, status=Message.Status.ANSWERED).update(
         secret_response={}
     )
-    return ended
 
 
 def park(execution: Execution) -> bool:

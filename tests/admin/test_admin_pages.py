@@ -230,15 +230,27 @@ def test_run_again_starts_the_same_inputs_in_the_same_mode(admin_client_user: An
     assert (new.flow, new.input_value, new.mode, new.trigger) == (flow, {"x": 1}, "development", "admin")
 
 
-def test_cancel_ends_the_execution_and_its_children(admin_client_user: Any) -> None:
+def test_cancel_ends_what_no_process_runs_and_asks_the_running_to_stop(
+    admin_client_user: Any, settings: Any
+) -> None:
+    settings.AUTOMATION = {**settings.AUTOMATION, "CANCEL_GRACE_SECONDS": 0.1}
     client, _ = admin_client_user
-    parent = Execution.objects.create(name="long", queue="default", status="WAITING")
-    child = Execution.objects.create(name="kid", parent=parent, root=parent, queue="default",
-                                     status="RUNNING")
-    client.post(reverse("admin:executions_execution_cancel", args=[parent.pk]))
+    parent = Execution.objects.create(name="long", queue="default", status="WAITING", parked=True)
+    child = Execution.objects.create(name="kid", parent=parent, root=parent, queue="default")
+    answer = client.post(reverse("admin:executions_execution_cancel", args=[parent.pk]), follow=True)
     parent.refresh_from_db()
     child.refresh_from_db()
     assert (parent.status, child.status) == ("ENDED_CANCELLED", "ENDED_CANCELLED")
+    assert "Cancelled execution" in answer.content.decode()
+
+    # A process runs this one (no worker here to stop it): it is asked, and says so.
+    running = Execution.objects.create(name="busy", queue="default", status="RUNNING")
+    answer = client.post(reverse("admin:executions_execution_cancel", args=[running.pk]), follow=True)
+    running.refresh_from_db()
+    assert (running.status, running.stop_status) == ("RUNNING", "ENDED_CANCELLED")
+    page = answer.content.decode()
+    assert "was asked to stop and its code still runs" in page
+    assert "stopping: it ends" in page
 
 
 def test_switching_to_productive_changes_only_the_mode_and_needs_the_run_permission(

@@ -207,6 +207,7 @@ def test_an_unread_password_answer_is_encrypted_and_erased_when_its_execution_is
     assert message.secret_response == {"pin": PASSWORD}  # what only the flow may read
 
     engine.cancel_execution(execution.pk)
+    assert engine.wait_stopped([execution.pk])
 
     message.refresh_from_db()
     assert message.secret_response == {}

@@ -61,6 +61,28 @@ def test_a_killed_worker_s_execution_ends_worker_lost_and_its_parent_hears_it(
     assert run_flow("quick", timeout=15).status == "ENDED_SUCCESS"
 
 
+def test_a_cancel_whose_worker_died_ends_cancelled_by_the_reconciler(make_flow, tmp_path, fast_reconciler):
+    """Asked to stop, its worker gone before it could record the end: the reconciler ends
+    it as asked once no process beats for it, not "worker lost"."""
+    make_flow("stuck", "import time\ndef handler(system, this):\n    time.sleep(3600)\n", queue="doomed")
+    doomed = running_worker(
+        queues=["doomed.productive"], concurrency=1, name="doomed", tmp_dir=tmp_path,
+        extra_env={"AUTOMATION_HEARTBEAT_SECONDS": "0.3"},
+    )
+    with doomed as w:
+        execution = engine.start_execution(flow="stuck")
+        wait_until(lambda: _status(execution.pk) == "RUNNING", 30)
+        w.stop(signal.SIGKILL)  # dead before it heard the cancel
+    assert engine.cancel_execution(execution) == [execution.pk]
+    assert not engine.wait_stopped([execution.pk], 1)  # nobody recorded its end yet
+    execution.refresh_from_db()
+    assert (execution.status, execution.stop_status) == ("RUNNING", "ENDED_CANCELLED")
+    wait_until(lambda: reconcile()["lost"] or _status(execution.pk) == "ENDED_CANCELLED", 15, interval=0.5)
+    execution.refresh_from_db()
+    assert execution.status == "ENDED_CANCELLED"
+    assert execution.message == "cancelled"
+
+
 @pytest.mark.skipif(
     settings.BROKER_KIND != "redis",
     reason="loses the messages by flushing Redis; on RabbitMQ they are not in Redis",
