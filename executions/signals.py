@@ -1,6 +1,7 @@
 """Every signal receiver of the app, connected in one place (`connect`, from apps.ready).
 
-- Django: a Flow's save records a FlowRevision; a Schedule's save, bulk update or delete
+- Django: a Flow's save records a FlowRevision, and its save or delete tells the workers
+  (they drop the flows they keep); a Schedule's save, bulk update or delete
   keeps its django-celery-beat rows in step (executions.models.schedule sends those);
 - Celery: a worker records the queues it serves, asks its executions to park or end when it
   stops, runs a reconciler pass after it starts, and ends at once an execution whose pool
@@ -23,12 +24,25 @@ from celery.signals import (
     worker_ready,
     worker_shutting_down,
 )
-from django.db.models.signals import post_save
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 
 import flow_api.port
 
 from . import messages, schedules
-from .engine import guard, hosts, metrics, port, queues, runner, shutdown, timers, workers_status
+from .engine import (
+    flow_cache,
+    guard,
+    hosts,
+    metrics,
+    notify,
+    port,
+    queues,
+    runner,
+    shutdown,
+    timers,
+    workers_status,
+)
 from .engine.dispatch import RUN_TASK
 from .engine.reconciler import settle_lost
 from .models import (
@@ -105,6 +119,13 @@ def on_process_shutdown(**kwargs: object) -> None:
     metrics.flush()
 
 
+def flow_changed(**kwargs: object) -> None:
+    """A flow was saved or deleted: this process drops the flows it keeps at once, the
+    worker processes once this commits (executions.engine.flow_cache)."""
+    flow_cache.clear()
+    transaction.on_commit(notify.publish_flows_changed)
+
+
 def connect() -> None:
     """Connect every receiver and plug the features into the engine (idempotent)."""
     flow_api.port.install(port.EnginePort())
@@ -112,6 +133,8 @@ def connect() -> None:
     runner.register_builtin(Execution.Type.SCHEDULE, schedules.run)
 
     post_save.connect(record_flow_revision, sender=Flow, dispatch_uid="executions.flow_revision")
+    post_save.connect(flow_changed, sender=Flow, dispatch_uid="executions.flow_changed")
+    post_delete.connect(flow_changed, sender=Flow, dispatch_uid="executions.flow_deleted")
     schedule_saved.connect(beat.on_schedule_saved, sender=Schedule, dispatch_uid="executions.beat.sync")
     schedules_changed.connect(
         beat.on_schedules_changed, sender=Schedule, dispatch_uid="executions.beat.sync_many"

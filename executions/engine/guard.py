@@ -38,7 +38,7 @@ from django.utils import timezone
 from flow_api.exceptions import ExecutionTerminated
 
 from ..models import Execution
-from . import notify
+from . import flow_cache, notify
 from .ending import end_timed_out
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class ProcessGuard:
         thread = self._thread
         if thread is None or stalled < STALL_SECONDS:
             return
+        flow_cache.listening(False)  # until the new watcher has subscribed
         stack = sys._current_frames().get(thread.ident or 0)
         log.error(
             "execution guard stalled for %.0f s; starting another. It stood at:\n%s",
@@ -190,19 +191,24 @@ class ProcessGuard:
                 if pubsub is None:
                     pubsub = notify.client().pubsub(ignore_subscribe_messages=True)
                     pubsub.subscribe(
-                        notify.cancel_channel(), notify.park_channel(), notify.pause_channel()
+                        notify.cancel_channel(), notify.park_channel(), notify.pause_channel(),
+                        notify.flows_channel(),
                     )
+                    flow_cache.listening(True)  # from here on it hears every change
                     # A cancel announced before the subscription held reached nobody: the
                     # rows it ended say so (and each heartbeat looks again, see _heartbeat).
                     self._stop_the_ended()
                 message = pubsub.get_message(timeout=0.25)
                 if message and message.get("type") == "message":
-                    ids = set(json.loads(message["data"]))
-                    if message["channel"].decode() == notify.park_channel():
+                    channel = message["channel"].decode()
+                    ids = set() if channel == notify.flows_channel() else set(json.loads(message["data"]))
+                    if channel == notify.flows_channel():
+                        flow_cache.clear()
+                    elif channel == notify.park_channel():
                         with self.lock:
                             if ids & {f.execution_id for f in self.frames}:
                                 self.park_requested = True
-                    elif message["channel"].decode() == notify.pause_channel():
+                    elif channel == notify.pause_channel():
                         with self.lock:
                             self.paused |= ids & {f.execution_id for f in self.frames}
                     else:
@@ -212,6 +218,7 @@ class ProcessGuard:
                     next_heartbeat = time.monotonic() + heartbeat_every
                     self._heartbeat()
             except Exception:  # the watcher must outlive a Redis or database hiccup
+                flow_cache.listening(False)  # changes go unheard until it subscribes again
                 log.exception("execution guard hiccup; retrying")
                 with contextlib.suppress(Exception):
                     if pubsub is not None:

@@ -56,6 +56,10 @@ def pause_channel() -> str:
     return f"{_namespace()}:pause"
 
 
+def flows_channel() -> str:
+    return f"{_namespace()}:flows"
+
+
 def ended_channel(execution_id: int) -> str:
     return f"{_namespace()}:ended:{execution_id}"
 
@@ -88,6 +92,14 @@ def publish_park(execution_ids: list[int]) -> None:
         client().publish(park_channel(), json.dumps(execution_ids))
     except redis.RedisError as exc:  # then the waits end after the shutdown grace
         log.warning("could not ask executions %s to park: %s", execution_ids, exc)
+
+
+def publish_flows_changed() -> None:
+    """A flow was saved or deleted: worker processes drop the flows they keep."""
+    try:
+        client().publish(flows_channel(), "changed")
+    except redis.RedisError as exc:  # their guards resubscribe, and drop them, when it is back
+        log.warning("could not announce a changed flow: %s", exc)
 
 
 def publish_pause(execution_ids: list[int]) -> None:

@@ -13,14 +13,15 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
 from django.db.models import F, Q
 from django.utils import timezone
 
 from connectors.services import PrepareError, prepare, store_secrets
 
 from ..models import Execution, Flow, clean_retry_policy
-from . import limits, metrics, transitions
+from . import flow_cache, limits, metrics, transitions
 from .dispatch import dispatch
 from .queues import default_group, serves
 
@@ -92,9 +93,16 @@ def _count_descendant(root_id: int, max_descendants: int) -> bool:
     return False
 
 
-def resolve_flow(flow: Flow | str | int) -> Flow:
+def resolve_flow(flow: Flow | str | int, *, kept: bool = False) -> Flow:
+    """The flow by name or id. `kept`: a worker process may answer from the flows it keeps
+    (executions.engine.flow_cache), outside a transaction only."""
     if isinstance(flow, Flow):
         return flow
+    if kept:
+        found = flow_cache.get(flow)
+        if found is not None:
+            return found
+    generation = flow_cache.generation()
     lookup = Q(name=flow) if isinstance(flow, str) else Q(pk=flow)
     # Not the script: the runner's compile cache keys on (flow id, revision).
     found = (
@@ -104,6 +112,7 @@ def resolve_flow(flow: Flow | str | int) -> Flow:
     )
     if found is None:
         raise StartError("flow", f"no flow named {flow!r}", not_found=True)
+    flow_cache.put(found, generation)
     return found
 
 
@@ -157,10 +166,13 @@ def start_execution(
 
     flow_obj: Flow | None = None
     prepared: Any = None  # a CONNECTION execution's connectors.services.PreparedCall
+    # A child may start from a flow its worker process keeps (flow_cache); one deleted
+    # meanwhile fails its INSERT, which outside a transaction leaves nothing to roll back.
+    kept = parent is not None and not db_connection.in_atomic_block
     if type == Execution.Type.FLOW:
         if flow is None or flow == "":
             raise StartError("flow", "a FLOW execution needs a flow name")
-        flow_obj = resolve_flow(flow)
+        flow_obj = resolve_flow(flow, kept=kept)
         if not flow_obj.enabled:
             raise StartError("flow", f"flow {flow_obj.name!r} is disabled")
         name = name or flow_obj.name
@@ -214,7 +226,7 @@ def start_execution(
     claimed = claim_if_served and run and serves(group, mode) and not limited
     depth = _take_tree_place(parent, f"{type.lower()} {name!r}") if parent is not None else 0
     now = timezone.now()
-    execution = Execution.objects.create(
+    row = dict(
         type=type,
         name=name or type.lower(),
         mode=mode,
@@ -246,6 +258,13 @@ def start_execution(
         started_at=now if claimed else None,
         heartbeat_at=now if claimed else None,
     )
+    try:
+        execution = Execution.objects.create(**row)
+    except IntegrityError:
+        if not kept or flow_obj is None or Flow.objects.filter(pk=flow_obj.pk).exists():
+            raise
+        flow_cache.clear()  # the kept flow was deleted meanwhile
+        raise StartError("flow", f"no flow named {flow_obj.name!r}", not_found=True) from None
     metrics.count_started(execution.type, execution.mode, execution.trigger)
     if prepared is not None and prepared.secrets:
         store_secrets(execution, prepared.secrets)
