@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name="executions.run_execution", acks_late=True, ignore_result=True)
-def run_execution(execution_id: int) -> None:
-    """Claim execution `execution_id` and run it; a delivery that loses the claim does nothing."""
+def run_execution(execution_id: int, limited: bool | None = None) -> None:
+    """Claim execution `execution_id` and run it; a delivery that loses the claim does nothing.
+    `limited`: whether a concurrency limit holds it (messages sent before it was given: None)."""
     # A reused connection may have died with a database restart: claim across it.
-    execution = runner.with_db_retry(lambda: claim(execution_id), deadline_seconds=30)
+    execution = runner.with_db_retry(lambda: claim(execution_id, limited=limited), deadline_seconds=30)
     if execution is None:
         return
     try:

@@ -318,8 +318,9 @@ class ExecutionViewSet(
         if read is not None:  # the row as the wait read it; its flow (for the name) as start read it
             read.flow = execution.flow
             execution = read
-        else:
+        elif started.replayed:  # the first request's execution, as it is now
             execution = self.get_queryset().get(pk=execution.pk)
+        # Else the row as it was accepted: reading it again would cost the answer a query.
         url = request.build_absolute_uri(f"{request.path.rstrip('/')}/{execution.pk}/")
         body = ExecutionSerializer(execution).data
         if warning and not execution.is_ended:

@@ -23,6 +23,9 @@ def dispatch(execution: Execution) -> None:
     """Send the execution's Celery message after the current transaction commits."""
     queue = celery_queue(execution.queue, execution.mode)
     pk = execution.pk
+    # Whether a concurrency limit holds it (fixed when it was created): a claim of one that
+    # is not, missed, needs no second look (an execution run inline sent its message too).
+    limited = bool(execution.limited)
     options: dict[str, Any] = {
         "queue": queue,
         "priority": broker.message_priority(execution.priority),
@@ -40,7 +43,7 @@ def dispatch(execution: Execution) -> None:
         # send that fails leaves it PENDING, and the reconciler sends it again (after
         # AUTOMATION_PENDING_RESEND_SECONDS); the caller learns it from `send_warning`.
         try:
-            current_app.send_task(RUN_TASK, (pk,), **options)
+            current_app.send_task(RUN_TASK, (pk,), {"limited": limited}, **options)
         except Exception as exc:
             where = broker.where()
             log.warning(

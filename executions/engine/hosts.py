@@ -40,7 +40,7 @@ from flow_api.host import channel
 from flow_api.host.runtime import INTERRUPT_SIGNAL, PORT_CALLS
 
 from ..models import Execution, Message
-from . import stored, waiting
+from . import start, stored, waiting
 from .guard import guard
 from .isolation import Isolation, isolation
 from .records import record
@@ -271,6 +271,8 @@ class Host:
                       if getattr(f.execution, "status", None) == Execution.Status.PAUSED}
             for paused in (g.paused & running_here) | marked:
                 waiting.hold_while_paused(paused)
+            if method != "start_child" or kwargs.get("run", True):
+                start.flush_batched()  # the run=False children it created are written first
             value = getattr(flow_api.port.get(), str(method))(*args, **kwargs)
         except HostLost:
             raise
@@ -366,8 +368,7 @@ def _allowed(execution: Execution, method: str, args: list[Any], kwargs: dict[st
     changes a record its user may not."""
     if method == "wait":
         ids = kwargs.get("ids", args[1] if len(args) > 1 else [])
-        for other in ids if isinstance(ids, list) else []:
-            _may_touch(execution, other, "view")
+        _may_touch_all(execution, ids if isinstance(ids, list) else [], "view")
     if method == "message" and kwargs.get("id") is not None:  # a form another execution asked?
         owner = Message.objects.filter(pk=kwargs["id"]).values_list("execution_id", flat=True).first()
         if owner is not None:
@@ -410,6 +411,23 @@ def _may_touch(execution: Execution, target: Any, scope: str) -> None:
             return
     raise exceptions.PermissionDenied(
         f"execution {execution.pk} may not reach execution {str(target)[:20]}")
+
+
+def _may_touch_all(execution: Execution, targets: list[Any], scope: str) -> None:
+    """`_may_touch` for many (a wait for a thousand children): one query for their roots."""
+    others = [t for t in targets if t != execution.pk]
+    if not others:
+        return
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in others):
+        for target in others:  # something that is no id: refused by name below
+            _may_touch(execution, target, scope)
+        return
+    root = execution.root_id or execution.pk
+    roots = dict(Execution.objects.filter(pk__in=others).values_list("pk", "root_id"))
+    outside = [t for t in others if roots.get(t) != root]
+    if outside and not (scope in ("view", "change") and _user_may(execution, scope)):
+        raise exceptions.PermissionDenied(
+            f"execution {execution.pk} may not reach execution {str(outside[0])[:20]}")
 
 
 def _user_may(execution: Execution, action: str) -> bool:

@@ -150,6 +150,7 @@ class EnginePort:
                     timeout=target.get("timeout"),
                     protect_inputs=target.get("protect_inputs"),
                     protect_outputs=target.get("protect_outputs"),
+                    batch=not run and not parent.resumes,
                 )
             except start.TreeLimitError as exc:
                 raise LimitExceededError(exc.message) from None

@@ -18,7 +18,17 @@ from flow_api.exceptions import ExecutionParked, ExecutionTerminated, FlowApiErr
 from flow_api.values import json_safe
 
 from ..models import Execution, ExecutionLog, Flow, FlowRevision, Message, Setting
-from . import connections, error_handlers, hosts, limits, notify, parking, retries, transitions
+from . import (
+    connections,
+    error_handlers,
+    hosts,
+    limits,
+    notify,
+    parking,
+    retries,
+    start,
+    transitions,
+)
 from .guard import guard
 from .records import output_too_large
 
@@ -80,6 +90,8 @@ def execute(execution: Execution) -> str:
     attempt_started = timezone.now()
     with g.frame(execution):
         status, message, output = _run_handler(execution)
+    # The run=False children its handler created are written (however it ended).
+    with_db_retry(start.flush_batched)
     if status == PARKED:
         # A message wait (waiting_message set) resumes at once if answered meanwhile.
         parked = with_db_retry(lambda: parking.park_wait(execution, execution.waiting_message_id))

@@ -141,6 +141,7 @@ def start_execution(
     retry_policy: dict[str, Any] | None = None,
     protect_inputs: list[str] | None = None,
     protect_outputs: list[str] | None = None,
+    batch: bool = False,
 ) -> Execution:
     """Create an execution and queue it once the current transaction commits.
 
@@ -150,7 +151,9 @@ def start_execution(
     which is what keeps synchronous children free of deadlock and cheap. `step` numbers
     a child by its parent's flow_api calls (executions.parking replays them).
     `protect_inputs` / `protect_outputs` name the keys of input_value / output_value shown
-    masked (`["*"]`: all). Raises `StartError` naming the field for bad input.
+    masked (`["*"]`: all). With `batch` (a flow host's `run=False` child) the row may be
+    written with others later, by `flush_batched` (see there). Raises `StartError` naming
+    the field for bad input.
     """
     if type not in Execution.Type.values:
         raise StartError("type", f"unknown type {type!r}; one of {', '.join(Execution.Type.values)}")
@@ -258,6 +261,14 @@ def start_execution(
         started_at=now if claimed else None,
         heartbeat_at=now if claimed else None,
     )
+    if batch and not run and prepared is None and _batchable():
+        execution = Execution(**row)
+        execution.pk = _next_id()
+        _batched.append(execution)
+        if len(_batched) >= _BATCH_MAX:
+            flush_batched()
+        metrics.count_started(execution.type, execution.mode, execution.trigger)
+        return execution
     try:
         execution = Execution.objects.create(**row)
     except IntegrityError:
@@ -276,6 +287,59 @@ def start_execution(
     return execution
 
 
+# Children created with run=False by a flow host's loop (`this.flow(..., run=False)` a
+# thousand times) are written in one INSERT, not one each: their ids come from the table's
+# sequence in blocks, the flow gets its records at once, and the rows are written before
+# the host's next call of any other kind is served (executions.engine.hosts), before its
+# run_async, and when its handler ended (executions.engine.runner). PostgreSQL only (it
+# has the sequence); elsewhere each is written at once.
+_BATCH_MAX = 500
+_ID_BLOCK = 100
+_batched: list[Execution] = []
+_ids: list[int] = []
+_batch_pid = 0
+
+
+def _batchable() -> bool:
+    global _batched, _ids, _batch_pid
+    if _batch_pid != os.getpid():  # a fork starts with none of its parent's
+        _batched, _ids, _batch_pid = [], [], os.getpid()
+    return db_connection.vendor == "postgresql" and not db_connection.in_atomic_block
+
+
+def _next_id() -> int:
+    if not _ids:
+        table = Execution._meta.db_table
+        with db_connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, _ID_BLOCK],
+            )
+            _ids.extend(row[0] for row in cursor.fetchall())
+    return _ids.pop(0)
+
+
+def flush_batched() -> None:
+    """Write the rows `batch` kept back. Those whose parent was cancelled or ended
+    meanwhile (its cancel could not see them) end ENDED_CANCELLED with it."""
+    if not _batched or _batch_pid != os.getpid():
+        return
+    rows = list(_batched)
+    _batched.clear()
+    Execution.objects.bulk_create(rows)
+    parents = {row.parent_id for row in rows}
+    stopped = set(
+        Execution.objects.filter(pk__in=parents)
+        .filter(Q(status__in=Execution.ENDED) | ~Q(stop_status=""))
+        .values_list("pk", flat=True)
+    )
+    if stopped:
+        transitions.close(
+            [row.pk for row in rows if row.parent_id in stopped], Status.ENDED_CANCELLED,
+            "cancelled with its parent",
+        )
+
+
 def _key_list(keys: Any, field: str) -> list[str]:
     if keys is None:
         return []
@@ -288,6 +352,7 @@ def start_deferred_children(root_id: int, ids: list[int]) -> int:
     """`run_async` of many deferred executions of the tree `root_id` (others in `ids`, and
     those started or cancelled already, are left alone): one statement, then one message
     each. Returns how many were started."""
+    flush_batched()  # they may be among the rows kept back
     with transaction.atomic():  # the messages go once the rows are committed
         started = transitions.start_deferred_many(root_id, ids)
         for execution in started:
@@ -309,14 +374,15 @@ def run_deferred(execution: Execution, *, claim_if_served: bool = False) -> bool
     return claimed
 
 
-def claim(execution_id: int) -> Execution | None:
+def claim(execution_id: int, *, limited: bool | None = None) -> Execution | None:
     """PENDING -> RUNNING for exactly one caller; None for everyone else.
 
     One statement for an execution no concurrency limit holds (`limited` is false):
     `transitions.claim`. Its `user` is read lazily, when the port asks for it. A miss
-    (another caller won the row, or a limited flow's execution) goes to `limits.claim`.
+    (another caller won the row, or a limited flow's execution) goes to `limits.claim`,
+    unless the caller knows it is not limited (`limited=False`, from its message).
     """
     claimed = transitions.claim(execution_id)
-    if claimed is None:
+    if claimed is None and limited is not False:
         return limits.claim(execution_id)  # a limited flow's, or another caller won the row
     return claimed

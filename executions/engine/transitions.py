@@ -206,7 +206,7 @@ def start_deferred_many(root_id: int, ids: list[int]) -> list[Execution]:
     rows = list(
         Execution.objects.select_for_update()
         .filter(pk__in=ids, root_id=root_id, deferred=True, status=Status.PENDING)
-        .only("id", "name", "type", "mode", "queue", "priority")
+        .only("id", "name", "type", "mode", "queue", "priority", "limited")
     )
     Execution.objects.filter(pk__in=[row.pk for row in rows]).update(deferred=False)
     return rows

@@ -84,9 +84,9 @@ class Wakeup:
 
 def _satisfied(return_when: str, total: int, statuses: dict[int, str]) -> bool:
     ended = len(statuses)
-    ok = sum(1 for s in statuses.values() if s == Status.ENDED_SUCCESS)
-    if return_when == "ALL_ENDED":
+    if return_when == "ALL_ENDED":  # the usual one, checked at every notice: no count
         return ended == total
+    ok = sum(1 for s in statuses.values() if s == Status.ENDED_SUCCESS)
     if return_when == "ALL_SUCCEEDED":
         return ok == total or ok < ended
     if return_when == "FIRST_ENDED":

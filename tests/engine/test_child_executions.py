@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from executions import engine
 from executions.models import Execution
+
+from ..workers import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker"), pytest.mark.core]
 
@@ -231,3 +235,59 @@ def test_the_same_message_delivered_twice_runs_the_execution_once(make_flow):
 
     time.sleep(1)  # give the second delivery the time to (not) run
     assert Setting.objects.get(name="runs").value == 1
+
+
+def test_children_created_with_run_false_exist_before_the_flow_s_next_call(make_flow, run_flow):
+    """Written together (one INSERT on PostgreSQL), but before anything else the flow does."""
+    make_flow("quick", "def handler(system, this):\n    return {'ok': True}\n")
+    make_flow("creator", """
+        def handler(system, this):
+            children = [this.flow('quick', run=False) for _ in range(30)]
+            # Another call of any kind (here: a read of one of them) sees them all stored.
+            seen = [c.get('status') for c in children[:3]]
+            this.save(output_value={'ids': [c.get('id') for c in children], 'seen': seen})
+            children[0].run()
+            return {'first': children[0].get('output_value')}
+    """)
+    creator = run_flow("creator")
+    assert creator.status == "ENDED_SUCCESS", creator.message
+    ids = creator.output_value["ids"]
+    assert len(set(ids)) == 30
+    assert creator.output_value["seen"] == ["PENDING"] * 3
+    assert creator.output_value["first"] == {"ok": True}
+    rows = Execution.objects.filter(parent=creator)
+    assert sorted(rows.values_list("pk", flat=True)) == sorted(ids)
+    assert rows.filter(status="PENDING").count() == 29  # never run: left as created
+
+
+def test_children_created_with_run_false_are_written_when_the_handler_ends(make_flow, run_flow):
+    make_flow("quick", "def handler(system, this):\n    pass\n")
+    make_flow("creator", """
+        def handler(system, this):
+            for _ in range(7):
+                this.flow('quick', run=False)
+    """)
+    creator = run_flow("creator")
+    assert creator.status == "ENDED_SUCCESS", creator.message
+    assert Execution.objects.filter(parent=creator, status="PENDING").count() == 7
+
+
+def test_children_created_just_before_a_cancel_end_cancelled_with_their_parent(make_flow):
+    """Kept back when the cancel came (the flow made no other call since), they are written
+    when its handler has stopped, and end with it rather than stay PENDING."""
+    make_flow("quick", "def handler(system, this):\n    pass\n")
+    make_flow("creator", """
+        def handler(system, this):
+            for _ in range(5):
+                this.flow('quick', run=False)
+            while True:
+                pass
+    """)
+    parent = engine.start_execution(flow="creator")
+    wait_until(lambda: Execution.objects.get(pk=parent.pk).status == "RUNNING", 30)
+    time.sleep(1.0)  # its five calls are made by now, and it loops
+    engine.cancel_execution(parent)
+    assert engine.wait_stopped([parent.pk])
+    children = Execution.objects.filter(parent=parent)
+    assert children.count() == 5
+    assert set(children.values_list("status", flat=True)) == {"ENDED_CANCELLED"}
