@@ -393,6 +393,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies only (415 otherwise), as the schema says: a form or multipart body that
+    # parses to nothing would change nothing and answer 200 as if it had.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "executions.api.pagination.Page",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema
 from knox import views as knox_views
 from knox.models import AuthToken
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -104,6 +105,9 @@ class TokenView(APIView):
     authentication_classes: list[Any] = []  # credentials come in the body; no CSRF dance
     permission_classes = [AllowAny]
     throttle_classes = [LoginRateThrottle]
+    # A login may come as a form too (`curl -d username=... -d password=...`); the rest of
+    # the API reads JSON only (settings.REST_FRAMEWORK).
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         request=TokenCredentialsSerializer,

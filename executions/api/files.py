@@ -21,6 +21,7 @@ from executions.models import File
 from executions.permissions import ModelPermissions
 
 from .pagination import Page
+from .schema import StrictStrings
 
 
 class FileTooLarge(APIException):
@@ -28,7 +29,7 @@ class FileTooLarge(APIException):
     default_code = "file_too_large"
 
 
-class FileSerializer(serializers.ModelSerializer):
+class FileSerializer(StrictStrings, serializers.ModelSerializer):
     """A file: a unique name, its content (base64 in `content_base64`, or text in
     `content`), size and content type. Lists leave the content out."""
 

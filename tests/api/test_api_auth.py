@@ -115,3 +115,10 @@ def test_the_schema_and_unknown_paths_answer_json_without_a_user():
     unknown = client.get("/api/flows/a/b/c/")
     assert unknown.status_code == 404
     assert unknown.json()["detail"]
+
+
+def test_a_token_can_be_asked_for_with_a_form_too(alice):
+    answer = APIClient().post("/api/auth/token/", {"username": "alice", "password": "correct horse"})
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["token"]

@@ -38,3 +38,15 @@ def test_bad_settings_are_refused_naming_the_field(api):
     assert "name" in api.post("/api/settings/", {"name": "a/b"}, format="json").json()
     malformed = api.post("/api/settings/", "{nope", content_type="application/json")
     assert malformed.status_code == 400 and "detail" in malformed.json()
+
+
+def test_a_form_body_is_refused_415_and_changes_nothing(api):
+    """The API reads JSON only: a form or multipart body that parses to nothing would
+    otherwise answer 200 having changed nothing."""
+    api.post("/api/settings/", {"name": "kept", "value": {"a": 1}}, format="json")
+
+    form = api.patch("/api/settings/kept/", {"value": "2"}, format="multipart")
+
+    assert form.status_code == 415, form.content
+    assert "application/json" in form.json()["detail"] or "Unsupported media type" in form.json()["detail"]
+    assert Setting.objects.get(name="kept").value == {"a": 1}

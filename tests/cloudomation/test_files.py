@@ -160,6 +160,9 @@ def test_files_in_the_api(user_in) -> None:
     assert refused.status_code == 403
     bad = developer.post("/api/files/", {"name": "c", "content_base64": "!!"}, format="json")
     assert bad.status_code == 400 and "content_base64" in bad.json()
+    number = developer.post("/api/files/", {"name": "n", "content": 8.5e-76}, format="json")
+    assert number.status_code == 400 and number.json()["content"] == ["must be a string"]
+    assert not File.objects.filter(name="n").exists()
     # A form would read an empty content_base64 as absent and store `content` in its place.
     form = developer.post("/api/files/", {"name": "e", "content_base64": "", "content": "x"})
     assert form.status_code == 415 and not File.objects.filter(name="e").exists()
