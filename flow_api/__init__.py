@@ -342,8 +342,11 @@ class Execution:
         return self
 
     def cancel(self) -> Execution:
-        """Cancel this execution and all its descendants."""
-        _port.get().cancel(self.id)
+        """Cancel this execution and all its descendants. For another execution (a
+        child), this returns once its code has stopped and it reads ENDED_CANCELLED (a
+        flow that ignores its cancel is killed after AUTOMATION_CANCEL_GRACE_SECONDS; the
+        wait is at most that and 2 s more); `this.cancel()` stops this flow at once."""
+        self._record = _port.get().cancel(self.id)
         return self
 
     def pause(self) -> Execution:

@@ -218,11 +218,14 @@ class EnginePort:
             current.__dict__.update(execution.__dict__)
         return record(execution)
 
-    def cancel(self, execution_id: int) -> None:
+    def cancel(self, execution_id: int) -> dict[str, Any]:
         with self._shielded():
             cancelled = ending.cancel_execution(execution_id)
-        guard().mark_terminated(cancelled)  # oneself or an ancestor: without its notice
-        guard().raise_if_terminated()  # cancelling oneself or an ancestor stops here
+        if guard().mark_terminated(cancelled):  # oneself or an ancestor: without its notice
+            guard().raise_if_terminated()  # cancelling oneself or an ancestor stops here
+        # Another execution (a child, say): back once its code has stopped, bounded.
+        waiting.wait_stopped([execution_id, *cancelled])
+        return self.read(execution_id)
 
     def pause(self, execution_id: int) -> dict[str, Any]:
         """Pause a running or waiting execution: it holds at its next flow_api call (at

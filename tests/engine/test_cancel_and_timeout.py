@@ -93,13 +93,14 @@ def test_a_flow_that_cancels_its_child_goes_on(make_flow, run_flow):
         def handler(system, this):
             child = this.flow('sleeper', wait=False)
             this.sleep(0.3)
-            child.cancel()
+            child.cancel()  # back once the child's code has stopped
+            at_once = child.get('status')
             ended = this.wait_for(child, return_when=system.return_when.ALL_ENDED)
-            return {'child': ended[0].get('status')}
+            return {'at_once': at_once, 'child': ended[0].get('status')}
     """)
     parent = run_flow("canceller")
     assert parent.status == "ENDED_SUCCESS", parent.message
-    assert parent.output_value == {"child": "ENDED_CANCELLED"}
+    assert parent.output_value == {"at_once": "ENDED_CANCELLED", "child": "ENDED_CANCELLED"}
 
 
 def test_a_timeout_ends_the_flow_in_error_and_cancels_its_descendants(make_flow, run_flow):
