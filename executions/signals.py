@@ -49,6 +49,7 @@ from .models import (
     Execution,
     Flow,
     Schedule,
+    flows_changed,
     record_flow_revision,
     schedule_deleted,
     schedule_saved,
@@ -135,6 +136,7 @@ def connect() -> None:
     post_save.connect(record_flow_revision, sender=Flow, dispatch_uid="executions.flow_revision")
     post_save.connect(flow_changed, sender=Flow, dispatch_uid="executions.flow_changed")
     post_delete.connect(flow_changed, sender=Flow, dispatch_uid="executions.flow_deleted")
+    flows_changed.connect(flow_changed, sender=Flow, dispatch_uid="executions.flows_changed")
     schedule_saved.connect(beat.on_schedule_saved, sender=Schedule, dispatch_uid="executions.beat.sync")
     schedules_changed.connect(
         beat.on_schedules_changed, sender=Schedule, dispatch_uid="executions.beat.sync_many"

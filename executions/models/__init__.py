@@ -9,7 +9,7 @@ from __future__ import annotations
 from .execution import Execution
 from .execution_log import ExecutionLog
 from .file import File, validate_file_name
-from .flow import Flow
+from .flow import Flow, FlowQuerySet, flows_changed
 from .flow_revision import FlowRevision, record_flow_revision
 from .idempotency import IdempotencyKey
 from .message import Message
@@ -37,6 +37,7 @@ __all__ = [
     "ExecutionLog",
     "File",
     "Flow",
+    "FlowQuerySet",
     "FlowRevision",
     "IdempotencyKey",
     "Message",
@@ -47,6 +48,7 @@ __all__ = [
     "_now",
     "_server_timezone",
     "clean_retry_policy",
+    "flows_changed",
     "record_flow_revision",
     "schedule_deleted",
     "schedule_saved",

@@ -7,9 +7,22 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .validators import validate_retry_policy, validate_script
+
+# A bulk update of flows sends no post_save: this says they changed (executions.signals
+# tells the workers, which drop the flows they keep).
+flows_changed = Signal()  # sender=Flow
+
+
+class FlowQuerySet(models.QuerySet["Flow"]):
+    def update(self, **kwargs: Any) -> int:
+        count = super().update(**kwargs)
+        if count:
+            flows_changed.send(sender=Flow)
+        return count
 
 
 class Flow(models.Model):
@@ -59,6 +72,8 @@ class Flow(models.Model):
     revision = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FlowQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
