@@ -1,7 +1,7 @@
 """Every signal receiver of the app, connected in one place (`connect`, from apps.ready).
 
-- Django: a Flow's save records a FlowRevision, and its save or delete tells the workers
-  (they drop the flows they keep); a Schedule's save, bulk update or delete
+- Django: a Flow's save records a FlowRevision, and its save, delete or bulk update tells
+  the workers (they drop the flows they keep); a Schedule's save, bulk update or delete
   keeps its django-celery-beat rows in step (executions.models.schedule sends those);
 - Celery: a worker records the queues it serves, asks its executions to park or end when it
   stops, runs a reconciler pass after it starts, and ends at once an execution whose pool
@@ -121,8 +121,8 @@ def on_process_shutdown(**kwargs: object) -> None:
 
 
 def flow_changed(**kwargs: object) -> None:
-    """A flow was saved or deleted: this process drops the flows it keeps at once, the
-    worker processes once this commits (executions.engine.flow_cache)."""
+    """A flow was saved, deleted or bulk-updated: this process drops the flows it keeps at
+    once, the worker processes once this commits (executions.engine.flow_cache)."""
     flow_cache.clear()
     transaction.on_commit(notify.publish_flows_changed)
 

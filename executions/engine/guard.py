@@ -200,19 +200,7 @@ class ProcessGuard:
                     self._stop_the_ended()
                 message = pubsub.get_message(timeout=0.25)
                 if message and message.get("type") == "message":
-                    channel = message["channel"].decode()
-                    ids = set() if channel == notify.flows_channel() else set(json.loads(message["data"]))
-                    if channel == notify.flows_channel():
-                        flow_cache.clear()
-                    elif channel == notify.park_channel():
-                        with self.lock:
-                            if ids & {f.execution_id for f in self.frames}:
-                                self.park_requested = True
-                    elif channel == notify.pause_channel():
-                        with self.lock:
-                            self.paused |= ids & {f.execution_id for f in self.frames}
-                    else:
-                        self.mark_terminated(ids)
+                    self._heard(message["channel"].decode(), message["data"])
                 self._enforce_deadlines()
                 if time.monotonic() >= next_heartbeat:
                     next_heartbeat = time.monotonic() + heartbeat_every
@@ -230,6 +218,21 @@ class ProcessGuard:
         if pubsub is not None:
             with contextlib.suppress(Exception):
                 pubsub.close()
+
+    def _heard(self, channel: str, data: bytes) -> None:
+        if channel == notify.flows_channel():  # a flow changed: what this process keeps goes
+            flow_cache.clear()
+            return
+        ids = set(json.loads(data))
+        if channel == notify.park_channel():
+            with self.lock:
+                if ids & {f.execution_id for f in self.frames}:
+                    self.park_requested = True
+        elif channel == notify.pause_channel():
+            with self.lock:
+                self.paused |= ids & {f.execution_id for f in self.frames}
+        else:
+            self.mark_terminated(ids)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()

@@ -356,6 +356,7 @@ def test_cancel_reaches_a_flow_that_ignores_it_and_ends_it_only_once_it_stopped(
     assert answers[0].json()["status"] == "ENDED_CANCELLED"
     assert grace - 0.5 <= time.monotonic() - started < grace + 5
     ended = Execution.objects.get(pk=pk)
+    assert ended.ended_at is not None and ended.stop_requested_at is not None
     assert (ended.ended_at - ended.stop_requested_at).total_seconds() >= grace - 0.5
     _still_serves(developer)  # its host was killed: the worker's slot serves again
 
