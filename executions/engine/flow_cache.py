@@ -4,10 +4,10 @@ hears of every change.
 A loop of `this.flow('x')` would otherwise read flow x once per child: one statement of
 three on the child's hot path. A worker process's guard (executions.engine.guard) listens
 on the flows channel; a saved, deleted or bulk-updated flow publishes there once its
-transaction commits (executions.signals), and every entry is dropped. Entries are kept only while that
-subscription stands (`listening`), never in web processes or the shell, and for at most
-`MAX_AGE_SECONDS` in case a change came another way (SQL by hand). A read that raced a
-change is not kept (`generation`).
+transaction commits (executions.signals), and every entry is dropped. Entries are kept
+only while a guard's subscription stands in the process (`listening`: the workers', not a
+web process's), and for at most `MAX_AGE_SECONDS` in case a change came another way (SQL
+by hand). A read that raced a change is not kept (`generation`).
 """
 
 from __future__ import annotations

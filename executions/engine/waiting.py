@@ -238,5 +238,6 @@ def wait_stopped(ids: list[int], timeout: float | None = None) -> bool:
     they all ended."""
     if timeout is None:
         timeout = float(settings.AUTOMATION["CANCEL_GRACE_SECONDS"]) + 2.0
+    ids = list(dict.fromkeys(ids))  # callers name the execution and all they cancelled
     rows = wait_for(ids, timeout=timeout) if ids else []
     return all(row.status in Execution.ENDED for row in rows)
