@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from urllib.parse import urlparse
 
 import redis
@@ -110,19 +111,35 @@ def publish_pause(execution_ids: list[int]) -> None:
         log.warning("could not publish pause of %s: %s", execution_ids, exc)
 
 
+_kept = threading.local()  # each thread's pub/sub connection between its waits
+
+
 def borrow_pubsub() -> redis.client.PubSub:
-    """A pub/sub connection for one wait (`give_back` closes it).
+    """A pub/sub connection for one wait: the one this thread gave back after its last wait
+    (connecting anew cost each wait three round trips: connect, HELLO, the client's
+    handshake), else a new one.
 
     Subscribe confirmations are not ignored: an ignored one makes `get_message` return None
     at once, which looks like a quiet poll interval to a waiter and costs it a needless
     re-read of its rows; users skip every message that is not a "message" on a channel
-    they wait for. (Keeping the connection open between waits was measured: no gain, a
-    worse p99, so it is not kept.)
+    they wait for (a kept connection may still hold notices of the last wait's channels).
     """
+    kept, _kept.pubsub = getattr(_kept, "pubsub", None), None
+    if kept is not None and _kept.pid == os.getpid():  # a forked child does not share it
+        return kept
     return client().pubsub(ignore_subscribe_messages=False)
 
 
 def give_back(pubsub: redis.client.PubSub, *, healthy: bool) -> None:
-    """Close a borrowed pubsub (`healthy` says whether it could have been reused)."""
+    """End a wait's subscriptions and keep its connection for this thread's next wait; close
+    it if it may be broken (`healthy` False: an error, or a read interrupted midway)."""
+    if healthy and getattr(_kept, "pubsub", None) is None:
+        try:
+            pubsub.unsubscribe()  # from all; the confirmations are read (skipped) next time
+        except Exception:
+            pass
+        else:
+            _kept.pubsub, _kept.pid = pubsub, os.getpid()
+            return
     with contextlib.suppress(Exception):
         pubsub.close()

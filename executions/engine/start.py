@@ -21,7 +21,7 @@ from django.utils import timezone
 from connectors.services import PrepareError, prepare, store_secrets
 
 from ..models import Execution, Flow, clean_retry_policy
-from . import flow_cache, limits, metrics, transitions
+from . import flow_cache, limits, metrics, rows, transitions
 from .dispatch import dispatch
 from .queues import default_group, serves
 
@@ -103,13 +103,8 @@ def resolve_flow(flow: Flow | str | int, *, kept: bool = False) -> Flow:
         if found is not None:
             return found
     generation = flow_cache.generation()
-    lookup = Q(name=flow) if isinstance(flow, str) else Q(pk=flow)
-    # Not the script: the runner's compile cache keys on (flow id, revision).
-    found = (
-        Flow.objects.filter(lookup)
-        .only("id", "name", "enabled", "queue", "timeout", "revision", "concurrency_limit", "retry_policy")
-        .first()
-    )
+    matches = rows.FLOW_TO_START.where("name = %s" if isinstance(flow, str) else "id = %s", [flow])
+    found = matches[0] if matches else None
     if found is None:
         raise StartError("flow", f"no flow named {flow!r}", not_found=True)
     flow_cache.put(found, generation)

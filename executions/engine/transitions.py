@@ -41,7 +41,7 @@ from django.db.models import F, Field, Q
 from django.utils import timezone
 
 from ..models import Execution, Message
-from . import metrics
+from . import metrics, rows
 
 Status = Execution.Status
 NOT_ENDED = (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED)
@@ -169,7 +169,7 @@ def _claim_sql() -> str:
     return (
         # COALESCE: a resumed execution (executions.engine.parking) keeps its first start.
         f"UPDATE {table} SET status = %s, started_at = COALESCE(started_at, %s), heartbeat_at = %s "
-        "WHERE id = %s AND status = %s AND NOT deferred AND NOT limited RETURNING *"
+        f"WHERE id = %s AND status = %s AND NOT deferred AND NOT limited RETURNING {rows.EXECUTION.columns()}"
     )
 
 
@@ -178,9 +178,9 @@ def claim(execution_id: int) -> Execution | None:
     conditional UPDATE that returns the claimed row (`RETURNING`: PostgreSQL, and SQLite
     from 3.35). None when it missed (another caller won, or a limit holds it)."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    claimed = list(
-        Execution.objects.raw(_claim_sql(), [Status.RUNNING, now, now, execution_id, Status.PENDING])
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_claim_sql(), [Status.RUNNING, now, now, execution_id, Status.PENDING])
+        claimed = rows.EXECUTION.instances(cursor.fetchall())
     return claimed[0] if claimed else None
 
 

@@ -19,7 +19,7 @@ from django.db import connection
 from flow_api.exceptions import ExecutionParked
 
 from ..models import Execution
-from . import notify, runner
+from . import notify, rows, runner
 from .guard import guard
 from .queues import serves
 from .start import claim
@@ -56,6 +56,9 @@ class Wakeup:
             self.pubsub.subscribe(*channels)
         except Exception:  # without Redis the safety poll still works
             self.healthy = False
+        except BaseException:  # interrupted (a cancel): its state is unknown
+            self.close(healthy=False)
+            raise
 
     def next(self, timeout: float) -> dict[str, Any] | None:
         """The next message within `timeout` seconds, None when quiet (or Redis is away: then
@@ -70,16 +73,12 @@ class Wakeup:
             with guard().interruptible():
                 time.sleep(min(timeout, 0.5))  # Redis down: fall back to polling the rows
             return None
+        except BaseException:  # interrupted mid-read: the connection's state is unknown
+            self.healthy = False
+            raise
 
     def close(self, *, healthy: bool = True) -> None:
         notify.give_back(self.pubsub, healthy=self.healthy and healthy)
-
-    def __enter__(self) -> Wakeup:
-        return self
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        # e.g. a cancel mid-read: the connection's state is unknown
-        self.close(healthy=exc_type is None)
 
 
 def _satisfied(return_when: str, total: int, statuses: dict[int, str]) -> bool:
@@ -120,71 +119,73 @@ def wait_for(
     waiting_marked = parking_now = False
     park_after = float(settings.AUTOMATION["PARK_AFTER_SECONDS"])
     started = time.monotonic()
+    # Subscribed before the first look, unless the children may well run here (then only
+    # once it has to block, and it looks again right after: one may have ended meanwhile).
+    wakeup = None if run_inline else Wakeup(notify.ended_channel(pk) for pk in pending)
     try:
-        with Wakeup(notify.ended_channel(pk) for pk in pending) as wakeup:
+        while True:
+            found = rows.executions(list(pending))
+            for row in found:
+                if row.status in Execution.ENDED:
+                    statuses[row.pk] = row.status
+                    final[row.pk] = row
+                    pending.discard(row.pk)
+            if not pending or _satisfied(return_when, len(ids), statuses):
+                break
+            if run_inline:
+                ran = False
+                for row in found:
+                    if row.status != Status.PENDING or row.deferred or not serves(row.queue, row.mode):
+                        continue
+                    child = claim(row.pk)
+                    if child is None:
+                        continue
+                    ran = True
+                    statuses[child.pk] = runner.execute(child)
+                    pending.discard(child.pk)
+                    if _satisfied(return_when, len(ids), statuses):
+                        break
+                if ran:
+                    continue
+            if wakeup is None:
+                wakeup = Wakeup(notify.ended_channel(pk) for pk in pending)
+                continue
+            if waiter is not None and not waiting_marked:
+                waiting_marked = mark_waiting(waiter)
             while True:
-                rows = list(Execution.objects.filter(pk__in=pending))
-                for row in rows:
-                    if row.status in Execution.ENDED:
-                        statuses[row.pk] = row.status
-                        final[row.pk] = row
-                        pending.discard(row.pk)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                message = wakeup.next(poll if remaining is None else min(poll, remaining))
+                if message is None:
+                    break  # safety poll: re-read the rows
+                if message.get("type") != "message":
+                    continue
+                pk = int(message["channel"].decode().rsplit(":", 1)[1])
+                if pk not in pending:
+                    continue  # not one of ours
+                statuses[pk] = message["data"].decode()
+                pending.discard(pk)
                 if not pending or _satisfied(return_when, len(ids), statuses):
                     break
-                if run_inline:
-                    ran = False
-                    for row in rows:
-                        if row.status != Status.PENDING or row.deferred:
-                            continue
-                        if not serves(row.queue, row.mode):
-                            continue
-                        child = claim(row.pk)
-                        if child is None:
-                            continue
-                        ran = True
-                        statuses[child.pk] = runner.execute(child)
-                        pending.discard(child.pk)
-                        if _satisfied(return_when, len(ids), statuses):
-                            break
-                    if ran:
-                        continue
-                if waiter is not None and not waiting_marked:
-                    waiting_marked = mark_waiting(waiter)
-                while True:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        break
-                    message = wakeup.next(poll if remaining is None else min(poll, remaining))
-                    if message is None:
-                        break  # safety poll: re-read the rows
-                    if message.get("type") != "message":
-                        continue
-                    pk = int(message["channel"].decode().rsplit(":", 1)[1])
-                    if pk not in pending:
-                        continue  # not one of ours
-                    statuses[pk] = message["data"].decode()
-                    pending.discard(pk)
-                    if not pending or _satisfied(return_when, len(ids), statuses):
-                        break
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                if not pending or _satisfied(return_when, len(ids), statuses):
-                    break
-                if waiter is not None and run_inline and deadline is None and (
-                    (park_after and time.monotonic() - started > park_after)
-                    or guard().park_requested
-                ) and _all_children_of(waiter, pending):
-                    # A long wait for its own children holds nothing: parked, the parent
-                    # resumes when one of them ends (parking.resume_parents) and replays.
-                    parking_now = True
-                    raise ExecutionParked()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if not pending or _satisfied(return_when, len(ids), statuses):
+                break
+            if waiter is not None and run_inline and deadline is None and (
+                (park_after and time.monotonic() - started > park_after)
+                or guard().park_requested
+            ) and _all_children_of(waiter, pending):
+                # A long wait for its own children holds nothing: parked, the parent
+                # resumes when one of them ends (parking.resume_parents) and replays.
+                parking_now = True
+                raise ExecutionParked()
     finally:
+        if wakeup is not None:
+            wakeup.close()
         if waiting_marked and waiter is not None and not parking_now:
             mark_running(waiter)
-    again = [pk for pk in ids if pk not in final]
-    if again:
-        # Keyed by id, so no ORDER BY (the model's default ordering costs compile time).
-        final.update((e.pk, e) for e in Execution.objects.filter(pk__in=again).order_by())
+    final.update((e.pk, e) for e in rows.executions([pk for pk in dict.fromkeys(ids) if pk not in final]))
     return [final[pk] for pk in ids if pk in final]
 
 

@@ -90,8 +90,11 @@ def test_calls_without_a_user_or_with_a_bad_token_are_401_json(alice):
         assert answer.status_code == 401, path
         assert answer["WWW-Authenticate"].startswith("Token")
         assert answer.json()["detail"]
-    anonymous.credentials(HTTP_AUTHORIZATION="Token not-a-token")
-    assert anonymous.get("/api/flows/").status_code == 401
+    for bad in ("not-a-token", "\xe9t\xe9", "0" * 200):  # not UTF-8 once encoded; too long
+        anonymous.credentials(HTTP_AUTHORIZATION=f"Token {bad}")
+        answer = anonymous.get("/api/flows/")
+        assert answer.status_code == 401, bad
+        assert answer.json()["detail"] == "Invalid token.", bad
 
 
 def test_http_basic_and_the_admin_session_authenticate_too(alice, django_user_model):
