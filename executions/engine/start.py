@@ -98,6 +98,8 @@ def resolve_flow(flow: Flow | str | int, *, kept: bool = False) -> Flow:
     (executions.engine.flow_cache), outside a transaction only."""
     if isinstance(flow, Flow):
         return flow
+    if isinstance(flow, bool) or not isinstance(flow, (str, int)):
+        raise StartError("flow", f"a flow is named by a string, not {type(flow).__name__}")
     if kept:
         found = flow_cache.get(flow)
         if found is not None:

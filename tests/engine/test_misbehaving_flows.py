@@ -140,3 +140,24 @@ def _pool_children(pid: int) -> list[int]:
         return []
 
 
+
+
+def test_a_child_named_by_something_else_than_a_string_is_refused_naming_the_flow(
+    make_flow, run_flow
+) -> None:
+    make_flow("odd-names", """
+        def handler(system, this):
+            refused = []
+            for name in (['a', 'b'], {'name': 'a'}, 2.5, True):
+                try:
+                    this.flow(name)
+                except Exception as exc:
+                    refused.append(f'{type(exc).__name__}: {exc}')
+            return {'refused': refused}
+    """)
+    ended = run_flow("odd-names")
+    _report("children named by a list, a dict, a float, a bool", ended)
+    assert ended.status == "ENDED_SUCCESS", ended.message
+    refused = ended.output_value["refused"]
+    assert len(refused) == 4, refused
+    assert all(r.startswith("FlowApiError: flow: ") for r in refused), refused  # not InternalError
