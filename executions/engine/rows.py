@@ -31,21 +31,21 @@ class Shape(Generic[M]):
             f for f in model._meta.concrete_fields if wanted is None or f.name in wanted]
         self.attnames = [f.attname for f in self.fields]
         self.table = model._meta.db_table
-        self._by_database: dict[str, tuple[str, str, list[list[Any]]]] = {}
+        self._by_database: dict[str, tuple[str, str, list[tuple[int, list[Any]]]]] = {}
 
-    def _compiled(self, using: str) -> tuple[str, str, list[list[Any]]]:
-        """(quoted table, quoted table-qualified columns, converters per column) for this
-        database."""
+    def _compiled(self, using: str) -> tuple[str, str, list[tuple[int, list[Any]]]]:
+        """(quoted table, quoted table-qualified columns, (index, converters) of the columns
+        that have any) for this database."""
         compiled = self._by_database.get(using)
         if compiled is None:
             conn = connections[using]
             converters = []
-            for field in self.fields:
+            for index, field in enumerate(self.fields):
                 col = field.get_col(self.table)
                 # As the ORM's compiler applies them (SQLCompiler.get_converters).
-                converters.append([
-                    (function, col) for function in conn.ops.get_db_converters(col) + col.get_db_converters(conn)
-                ])
+                functions = conn.ops.get_db_converters(col) + col.get_db_converters(conn)
+                if functions:  # most columns have none: a row skips them
+                    converters.append((index, [(function, col) for function in functions]))
             table = conn.ops.quote_name(self.table)
             columns = ", ".join(f"{table}.{conn.ops.quote_name(f.column)}" for f in self.fields)
             compiled = self._by_database[using] = (table, columns, converters)
@@ -63,7 +63,7 @@ class Shape(Generic[M]):
         made = []
         for row in rows:
             values = list(row)
-            for index, functions in enumerate(converters):
+            for index, functions in converters:
                 for function, col in functions:
                     values[index] = function(values[index], col, conn)
             made.append(self.model.from_db(using, self.attnames, values))
