@@ -86,7 +86,10 @@ def served_queues(*, refresh: bool = False) -> frozenset[str] | None:
 
 
 def forget() -> None:
-    """Drop the cached answer (the next question asks the workers)."""
+    """Drop the cached answers (the next question asks the workers, the next reason reads
+    their reports)."""
+    global _served_read
+    _served_read = (float("-inf"), None)
     with contextlib.suppress(redis.RedisError):
         notify.client().delete(_key())
 
@@ -175,11 +178,28 @@ def reported_queues() -> frozenset[str] | None:
     return frozenset(name for queues in workers.values() for name in queues)
 
 
+# `unserved_reason` answers from the reports as this process read them at most this long
+# ago: a page of 50 PENDING executions asks Redis once, not 50 times, and a start's answer
+# not at all when another one was just answered. Reports are seconds old anyway.
+_SERVED_READ_SECONDS = 1.0
+_served_read: tuple[float, frozenset[str] | None] = (float("-inf"), None)
+
+
+def _recently_reported_queues() -> frozenset[str] | None:
+    global _served_read
+    read_at, served = _served_read
+    now = time.monotonic()
+    if now - read_at > _SERVED_READ_SECONDS:
+        served = reported_queues()
+        _served_read = (now, served)
+    return served
+
+
 def unserved_reason(execution: Execution) -> str:
     """"no worker serves queue X" for an execution whose queue no live worker consumes, else
     "" (also when that cannot be known). From the workers' own reports: no broadcast."""
     queue = celery_queue(execution.queue, execution.mode)
-    served = reported_queues()
+    served = _recently_reported_queues()
     if served is not None and queue not in served:
         return f"no worker serves queue {queue}"
     return ""

@@ -232,6 +232,28 @@ def test_a_wait_on_a_queue_no_worker_serves_is_answered_within_seconds(api, make
     assert took < 10, f"answered after {took:.1f} s"
 
 
+def _hgetall_calls() -> int:
+    import redis
+    from django.conf import settings
+
+    stats = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5).info("commandstats")
+    return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+def test_a_page_of_pending_executions_says_why_from_one_read_of_the_workers_reports(api, make_flow):
+    from executions.engine import workers_status
+
+    make_flow("stranded", "def handler(system, this):\n    return None\n", queue="nowhere")
+    for _ in range(30):
+        assert api.post("/api/executions/", {"flow": "stranded"}, format="json").status_code == 201
+    workers_status.forget()
+    before = _hgetall_calls()
+    page = api.get("/api/executions/", {"flow": "stranded"}).json()["results"]
+    reads = _hgetall_calls() - before
+    assert [row["waiting_reason"] for row in page] == ["no worker serves queue nowhere.productive"] * 30
+    assert reads == 1, f"the workers' reports were read {reads} times for one page"
+
+
 def test_a_wait_on_a_served_queue_has_no_warning(api, make_flow):
     make_flow("served", "def handler(system, this):\n    return {'ran': True}\n")
     body = api.post("/api/executions/", {"flow": "served", "wait": 30}, format="json").json()
