@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.db import connection
 from rest_framework.test import APIClient
 
 from connectors.models import Connection
@@ -324,7 +325,7 @@ def test_a_flow_cannot_reach_another_user_s_execution(developer, django_user_mod
 
 
 def test_cancel_reaches_a_flow_that_ignores_it_and_ends_it_only_once_it_stopped(developer):
-    from executions.models import Execution
+    from executions.models import Execution, ExecutionLog
 
     pk = _start(developer, """
         import time
@@ -337,12 +338,18 @@ def test_cancel_reaches_a_flow_that_ignores_it_and_ends_it_only_once_it_stopped(
                 except BaseException:
                     pass
     """)
-    wait_until(lambda: Execution.objects.get(pk=pk).status == "RUNNING", 30)
+    # In its loop (a cancel during its log call would end it there, before it can ignore one).
+    wait_until(lambda: ExecutionLog.objects.filter(execution_id=pk, text="looping").exists(), 30)
     grace = settings.AUTOMATION["CANCEL_GRACE_SECONDS"]
     answers: list = []
-    canceller = threading.Thread(
-        target=lambda: answers.append(developer.post(f"/api/executions/{pk}/cancel/")), daemon=True
-    )
+
+    def cancel() -> None:
+        try:
+            answers.append(developer.post(f"/api/executions/{pk}/cancel/"))
+        finally:
+            connection.close()  # this thread's own: left open, it outlives the test database
+
+    canceller = threading.Thread(target=cancel, daemon=True)
     started = time.monotonic()
     canceller.start()
     # While its code still runs it is not shown as cancelled: it is RUNNING, asked to stop.
