@@ -39,7 +39,7 @@ _KEPT_TABLES = {"django_content_type", "auth_permission"}
 @pytest.fixture(autouse=True, scope="session")
 def quick_flush() -> Iterator[None]:
     """A transactional test ends by emptying every table. Django's `flush` TRUNCATEs them all
-    and then runs post_migrate, which makes the content types and permissions again: about
+    and then runs post_migrate, which makes the content types and permissions again: 100 to
     150 ms on PostgreSQL after each of some 600 tests. A DELETE of each table in one
     transaction leaves the same: empty tables (the foreign keys are deferred, so in any
     order), the content types and permissions as post_migrate would make them, the
@@ -48,7 +48,7 @@ def quick_flush() -> Iterator[None]:
     from django.test import TransactionTestCase
 
     def empty_tables(self: TransactionTestCase) -> None:
-        for name in self._databases_names(include_mirrors=False):
+        for name in self._databases_names(include_mirrors=False):  # type: ignore[attr-defined]
             connection = connections[name]
             tables = connection.introspection.django_table_names(
                 only_existing=True, include_views=False
@@ -57,10 +57,10 @@ def quick_flush() -> Iterator[None]:
                 for table in sorted(set(tables) - _KEPT_TABLES):
                     cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")
 
-    original = TransactionTestCase._fixture_teardown
-    TransactionTestCase._fixture_teardown = empty_tables  # type: ignore[method-assign]
+    original = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]
+    TransactionTestCase._fixture_teardown = empty_tables  # type: ignore[attr-defined]
     yield
-    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
+    TransactionTestCase._fixture_teardown = original  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
