@@ -63,6 +63,17 @@ def quick_flush() -> Iterator[None]:
     TransactionTestCase._fixture_teardown = original  # type: ignore[attr-defined]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def guard_stopped(django_db_setup: None) -> Iterator[None]:
+    """Flows that some tests run in this process start its guard's watcher thread, which
+    holds a database connection of its own: stopped before the test database is dropped
+    (PostgreSQL refuses to drop a database that a session still uses)."""
+    yield
+    from executions.engine.guard import guard
+
+    guard().stop()
+
+
 @pytest.fixture(scope="session")
 def static_root(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Where `collectstatic` writes once per session for the web servers tests start."""
@@ -203,3 +214,4 @@ def pytest_report_header() -> str:
     if found.refused:
         return f"flow isolation: none for this run's workers ({found.description})"
     return f"flow isolation: {found.description}"
+
