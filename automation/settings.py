@@ -400,7 +400,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "executions.api.filters.StrictFilterBackend",  # refuses what it cannot read
-        "rest_framework.filters.OrderingFilter",
+        "executions.api.filters.ListOrdering",
     ],
     "DEFAULT_SCHEMA_CLASS": "executions.api.schema.ApiAutoSchema",  # documents the error answers
     # Every error is JSON naming the field (or `detail`), never an HTML page.

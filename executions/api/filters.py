@@ -8,8 +8,11 @@ StrictFilterBackend)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.filters import OrderingFilter
 
 _BOOLEAN_WORDS = {"true", "false", "True", "False", "1", "0"}
 
@@ -37,6 +40,27 @@ class StrictFilterSet(django_filters.FilterSet):
 
 
 class StrictFilterBackend(DjangoFilterBackend):
-    """DjangoFilterBackend building its FilterSets on StrictFilterSet."""
+    """DjangoFilterBackend building its FilterSets on StrictFilterSet, for lists only.
+
+    DRF filters a detail route's queryset too (`get_object`): every read, cancel or pause
+    of one row built the list's whole FilterSet and its form (deep copies of every filter),
+    for query parameters the schema does not offer there. An authenticated
+    `GET /api/executions/ID/` took 8.1 ms in-process with it, 5.6 ms without (medians of
+    three runs of 300). Which rows a user may see is the view's `get_queryset`, not this.
+    """
 
     filterset_base = StrictFilterSet
+
+    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
+        if getattr(view, "detail", False):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+
+class ListOrdering(OrderingFilter):
+    """`?ordering=` for lists; a detail route has one row to order."""
+
+    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
+        if getattr(view, "detail", False):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
