@@ -39,8 +39,8 @@ class StrictFilterSet(django_filters.FilterSet):
         return valid
 
 
-class StrictFilterBackend(DjangoFilterBackend):
-    """DjangoFilterBackend building its FilterSets on StrictFilterSet, for lists only.
+class ListsOnly:
+    """A filter backend for list routes only.
 
     DRF filters a detail route's queryset too (`get_object`): every read, cancel or pause
     of one row built the list's whole FilterSet and its form (deep copies of every filter),
@@ -49,18 +49,17 @@ class StrictFilterBackend(DjangoFilterBackend):
     three runs of 300). Which rows a user may see is the view's `get_queryset`, not this.
     """
 
+    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
+        if getattr(view, "detail", False):
+            return queryset
+        return super().filter_queryset(request, queryset, view)  # type: ignore[misc]
+
+
+class StrictFilterBackend(ListsOnly, DjangoFilterBackend):
+    """DjangoFilterBackend building its FilterSets on StrictFilterSet."""
+
     filterset_base = StrictFilterSet
 
-    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
-        if getattr(view, "detail", False):
-            return queryset
-        return super().filter_queryset(request, queryset, view)
 
-
-class ListOrdering(OrderingFilter):
-    """`?ordering=` for lists; a detail route has one row to order."""
-
-    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
-        if getattr(view, "detail", False):
-            return queryset
-        return super().filter_queryset(request, queryset, view)
+class ListOrdering(ListsOnly, OrderingFilter):
+    """`?ordering=` for lists."""
