@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db.models import Q
 
 from ..models import Execution, Message
 from . import limits, transitions
@@ -57,13 +58,32 @@ def resume(
     return True
 
 
+# A parent parked while it awaited its children (not a form, not a sleep).
+_PARKED_FOR_CHILDREN = Q(
+    status=Status.WAITING, parked=True, waiting_message__isnull=True, wake_at__isnull=True
+)
+
+
 def resume_parents(ids: Iterable[int]) -> None:
     """Executions `ids` ended: a parent parked while it awaited one of them goes on."""
-    parents = Execution.objects.filter(
-        pk__in=Execution.objects.filter(pk__in=list(ids), parent__isnull=False).values("parent_id"),
-        status=Status.WAITING, parked=True, waiting_message__isnull=True, wake_at__isnull=True,
-    ).values_list("pk", flat=True)
-    for pk in list(parents):
+    parents = Execution.objects.filter(pk__in=list(ids), parent__isnull=False)
+    _resume_parked(set(parents.values_list("parent_id", flat=True)))
+
+
+def resume_parent(parent_id: int) -> None:
+    """A child of `parent_id` ended (its caller knows the parent): `resume_parents`."""
+    _resume_parked([parent_id])
+
+
+def _resume_parked(parent_ids: Iterable[int]) -> None:
+    # Looked up by the parents' ids, not joined to the children: PostgreSQL planned the
+    # join, on a table growing faster than its statistics, as a scan of every execution
+    # not waiting for a form (0.8 ms for each child that ended; this takes 0.01 ms).
+    parent_ids = list(parent_ids)
+    if not parent_ids:
+        return
+    parked = Execution.objects.filter(_PARKED_FOR_CHILDREN, pk__in=parent_ids)
+    for pk in list(parked.values_list("pk", flat=True)):
         resume(pk, waiting_for_children=True)
 
 

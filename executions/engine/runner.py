@@ -119,7 +119,7 @@ def execute(execution: Execution) -> str:
             )
             # Its parent may have parked for it: not when it ran inline in its parent here.
             if execution.parent_id and (execution.resumes or not g.frames):
-                parking.resume_parents([execution.pk])
+                parking.resume_parent(execution.parent_id)
             if final == Status.ENDED_ERROR:
                 error_handlers.after_error([execution.pk])
             return final

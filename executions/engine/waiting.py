@@ -137,7 +137,9 @@ def wait_for(
                 for row in found:
                     if row.status != Status.PENDING or row.deferred or not serves(row.queue, row.mode):
                         continue
-                    child = claim(row.pk)
+                    # Its row says whether a limit holds it: a miss (the other pool process
+                    # took it from its message) then needs no second look.
+                    child = claim(row.pk, limited=bool(row.limited))
                     if child is None:
                         continue
                     ran = True
