@@ -267,7 +267,7 @@ def start_execution(
         metrics.count_started(execution.type, execution.mode, execution.trigger)
         return execution
     try:
-        execution = Execution.objects.create(**row)
+        execution = transitions.insert(row)
     except IntegrityError:
         if not kept or flow_obj is None or Flow.objects.filter(pk=flow_obj.pk).exists():
             raise

@@ -8,7 +8,8 @@ each returns whether it won.
 
     from                      to                 function (caller)
     ------------------------  -----------------  ----------------------------------------------
-    (new row)                 PENDING / RUNNING  start.start_execution (RUNNING: claimed inline)
+    (new row)                 PENDING / RUNNING  insert (start.start_execution; RUNNING: claimed
+                                                   inline)
     PENDING (deferred)        PENDING / RUNNING  start_deferred (start.run_deferred)
     PENDING                   RUNNING            claim (not limited), claim_pending (limits)
     RUNNING                   WAITING            mark_waiting (waiting for children, a form)
@@ -162,6 +163,34 @@ def request_stop(ids: Iterable[int], status: str, message: str) -> tuple[list[tu
         held.update(stop_status=status, stop_requested_at=timezone.now(), message=message)
         ended += close(Execution.objects.filter(unheld, pk__in=ids).values_list("pk", flat=True), status, message)
     return ended, [pk for pk in asked if pk not in {pk for pk, _ in ended}]
+
+
+def insert(row: dict[str, Any]) -> Execution:
+    """A new execution (PENDING, or RUNNING when claimed inline): one INSERT written out,
+    as the claim and the end are, since `Model.save` spent longer building the statement
+    than PostgreSQL takes to run it (a fifth of every start)."""
+    execution = Execution(**row)
+    fields = _insert_fields()
+    values = [f.get_db_prep_save(f.pre_save(execution, True), connection) for f in fields]
+    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), values)
+        execution.pk = cursor.fetchone()[0]
+    execution._state.adding = False
+    execution._state.db = connection.alias
+    return execution
+
+
+def _insert_fields() -> list[Field]:
+    return [f for f in Execution._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_sql() -> str:
+    quote = connection.ops.quote_name
+    columns = [f.column for f in _insert_fields()]
+    return (
+        f"INSERT INTO {quote(Execution._meta.db_table)} ({', '.join(map(quote, columns))}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING {quote('id')}"
+    )
 
 
 def _claim_sql() -> str:
